@@ -1,0 +1,320 @@
+"""The installer's options: one pydantic model, the single source of truth.
+
+The query string, the script's ``bash -s`` parser and its ``help`` text, the
+README table and the OpenAPI description are all generated from ``Options``.
+Each field carries a ``Spec``: its kind, and the POSIX extended regular
+expression that both this module and the rendered bash use to validate it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+KUBERNETES_MINORS = ("1.35", "1.36", "1.37")
+WEAVE_VERSIONS = ("2.8.1", "2.9.0")
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+CIDR_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])$"
+DOMAIN_RE = rf"^{_LABEL}(\.{_LABEL})*$"
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one option is written and checked, in Python and in bash alike."""
+
+    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host"]
+    placeholder: str
+    pattern: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: int = 0
+    maximum: int = 0
+    optional: bool = False  # an empty value means "unset": the installer decides
+
+
+def _choice(values: Iterable[str]) -> str:
+    return "^(" + "|".join(re.escape(v) for v in values) + ")$"
+
+
+BOOL = Spec("bool", "BOOL")
+IPV4 = Spec("ipv4", "IPV4", IPV4_RE)
+CIDR = Spec("cidr", "CIDR", CIDR_RE)
+DOMAIN = Spec("domain", "DOMAIN", DOMAIN_RE)
+VERSION = Spec(
+    "choice",
+    "VERSION",
+    r"^1\.(" + "|".join(m.split(".")[1] for m in KUBERNETES_MINORS) + r")(\.(0|[1-9][0-9]{0,2}))?$",
+    KUBERNETES_MINORS,
+)
+
+
+class OptionError(ValueError):
+    """One or more options were wrong; each problem names its option."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in problems))
+
+
+def parse_bool(raw: str) -> bool:
+    word = raw.lower()
+    if word in TRUE_WORDS or word == "":  # a bare name (?nodelocal_dnscache) means true
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
+
+
+def _match(pattern: str, raw: str) -> bool:
+    """Whole-string match, like bash's ``[[ $raw =~ ^...$ ]]`` (Python's ``$`` would allow a final newline)."""
+    return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), raw) is not None
+
+
+def check(spec: Spec, raw: str) -> Any:
+    """Parse one raw string (query or flag) into the field's value, or raise ValueError."""
+    if spec.kind == "bool":
+        return parse_bool(raw)
+    if raw == "":
+        if spec.optional:
+            return None
+        raise ValueError("needs a value")
+    if len(raw) > 253:
+        raise ValueError("is longer than 253 characters")
+    if spec.kind == "choice" and not _match(spec.pattern, raw):
+        raise ValueError(f"{raw!r} is not one of {', '.join(spec.choices)}")
+    if spec.kind == "int":
+        if not _match(spec.pattern, raw) or not spec.minimum <= int(raw) <= spec.maximum:
+            raise ValueError(f"{raw!r} is not a whole number from {spec.minimum} to {spec.maximum}")
+        return int(raw)
+    if spec.kind == "host":
+        if _match(IPV4_RE, raw):
+            return raw
+        if _match(r"[0-9.]*", raw) or not _match(DOMAIN_RE, raw):
+            raise ValueError(f"{raw!r} is neither an IPv4 address nor a lowercase DNS name")
+        return raw
+    if spec.kind == "cidr":
+        if not _match(spec.pattern, raw):
+            raise ValueError(f"{raw!r} is not an IPv4 CIDR such as 10.32.0.0/12")
+        network = ipaddress.IPv4Network(raw, strict=False)
+        if str(network) != raw:
+            raise ValueError(f"{raw!r} has host bits set: the network is {network}")
+        return raw
+    if not _match(spec.pattern, raw):
+        described = {"ipv4": "an IPv4 address", "domain": "a lowercase DNS name such as cluster.local"}
+        raise ValueError(f"{raw!r} is not {described[spec.kind]}")
+    return raw
+
+
+def _opt(default: Any, description: str) -> Any:
+    return Field(default, description=description)
+
+
+class Options(BaseModel):
+    """Every option the installer takes. Field order is the order of help, README and header."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    encrypt_network: Annotated[bool, BOOL] = _opt(True, "Encrypt pod traffic between hosts (Weave IPSec on the fast datapath). "
+        "The password is generated on the host and kept in Secret kube-system/weave-passwd."
+    )
+    nodelocal_dnscache: Annotated[bool, BOOL] = _opt(False, "Deploy NodeLocal DNSCache, a DNS cache on every node that avoids the conntrack "
+        "race behind 5 s DNS stalls (kubernetes/kubernetes#56903)."
+    )
+    nodelocal_address: Annotated[str, IPV4] = _opt("169.254.20.10", "Link-local address NodeLocal DNSCache listens on, on every node."
+    )
+    kubernetes_version: Annotated[str, VERSION] = _opt(KUBERNETES_MINORS[-1], "Kubernetes minor (newest patch) or exact patch to install: "
+        + ", ".join(KUBERNETES_MINORS) + " or e.g. " + KUBERNETES_MINORS[-1] + ".2."
+    )
+    pod_cidr: Annotated[str, CIDR] = _opt("10.32.0.0/12", "Pod network: Weave's IPALLOC_RANGE and kubeadm's podSubnet."
+    )
+    service_cidr: Annotated[str, CIDR] = _opt("10.96.0.0/12", "Service network; cluster DNS is its 10th address."
+    )
+    cluster_domain: Annotated[str, DOMAIN] = _opt("cluster.local", "Cluster DNS domain.")
+    kube_proxy_mode: Annotated[str, Spec("choice", "MODE", _choice(("iptables", "ipvs")), ("iptables", "ipvs"))] = _opt("iptables", "kube-proxy mode: iptables or ipvs."
+    )
+    weave_version: Annotated[str, Spec("choice", "VERSION", _choice(WEAVE_VERSIONS), WEAVE_VERSIONS)] = _opt(WEAVE_VERSIONS[0], "Weave Net release: 2.8.1 (upstream weaveworks images, the last "
+        "upstream release) or 2.9.0 (the maintained rajchaudhuri fork)."
+    )
+    weave_mtu: Annotated[int | None, Spec("int", "BYTES", r"^[1-9][0-9]{0,4}$", minimum=576, maximum=9000, optional=True)] = _opt(None, "MTU of Weave's interface; empty lets Weave choose (1376)."
+    )
+    private_address: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address."
+    )
+    public_address: Annotated[str | None, Spec("host", "HOST", optional=True)] = _opt(None, "Extra IP address or DNS name added to the API server certificate, e.g. a public IP."
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _from_text(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str):
+            return check(spec_of(info.field_name), value)
+        return value
+
+    @model_validator(mode="after")
+    def _networks(self) -> Options:
+        pods = ipaddress.IPv4Network(self.pod_cidr)
+        services = ipaddress.IPv4Network(self.service_cidr)
+        if pods.overlaps(services):
+            raise OptionError([("service_cidr", f"{services} overlaps pod_cidr {pods}")])
+        if services.num_addresses < 16:
+            raise OptionError([("service_cidr", f"{services} is too small: cluster DNS is its 10th address")])
+        local = ipaddress.IPv4Address(self.nodelocal_address)
+        for name, network in (("pod_cidr", pods), ("service_cidr", services)):
+            if local in network:
+                raise OptionError([("nodelocal_address", f"{local} lies inside {name} {network}")])
+        return self
+
+
+NAMES: tuple[str, ...] = tuple(Options.model_fields)
+DEFAULTS = Options()
+
+
+def spec_of(name: str) -> Spec:
+    return next(m for m in Options.model_fields[name].metadata if isinstance(m, Spec))
+
+
+def flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def canonical_name(raw: str) -> str:
+    return raw.strip().lower().replace("-", "_")
+
+
+def suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
+    return f"unknown option (did you mean {close[0]}?)" if close else "unknown option"
+
+
+def text(value: Any) -> str:
+    """How a value is written in a query string and in the script: 1/0, empty for unset."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return "" if value is None else str(value)
+
+
+def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Options:
+    """Build Options from (name, raw value) pairs in either spelling; raise OptionError."""
+    values: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for raw_name, raw in pairs:
+        name = canonical_name(raw_name)
+        if name not in NAMES:
+            problems.append((raw_name, suggest(name)))
+            continue
+        if name in seen and seen[name] != raw:
+            try:
+                same = check(spec_of(name), seen[name]) == check(spec_of(name), raw)
+            except ValueError:
+                same = False
+            if not same:
+                problems.append((name, f"given twice with different values ({seen[name]!r} and {raw!r})"))
+                continue
+        seen[name] = raw
+        values[name] = raw
+    if problems:
+        raise OptionError(problems)
+    try:
+        return Options(**values)
+    except ValidationError as exc:
+        raise OptionError([_problem(e) for e in exc.errors()]) from None
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, OptionError):
+        return cause.problems[0]
+    name = str(error["loc"][0]) if error["loc"] else "options"
+    return name, str(cause) if cause is not None else error["msg"]
+
+
+def canonical_query(options: Options) -> str:
+    """The non-default options, in model order, as name=value: equal options give equal strings."""
+    from urllib.parse import quote
+
+    return "&".join(
+        f"{name}={quote(text(getattr(options, name)), safe='./:')}"
+        for name in NAMES
+        if getattr(options, name) != getattr(DEFAULTS, name)
+    )
+
+
+def describe() -> list[dict[str, Any]]:
+    """The options as plain data, for /options, the web page, help, README and OpenAPI."""
+    rows = []
+    for name, field in Options.model_fields.items():
+        spec = spec_of(name)
+        rows.append(
+            {
+                "name": name,
+                "flag": flag(name),
+                "kind": spec.kind,
+                "placeholder": spec.placeholder,
+                "default": text(field.default),
+                "choices": list(spec.choices),
+                "pattern": spec.pattern,
+                "minimum": spec.minimum,
+                "maximum": spec.maximum,
+                "optional": spec.optional,
+                "description": field.description or "",
+            }
+        )
+    return rows
+
+
+def markdown_table() -> str:
+    """The README's parameter table."""
+    lines = ["| query / flag | value | default | meaning |", "| --- | --- | --- | --- |"]
+    for row in describe():
+        default = f"`{row['default']}`" if row["default"] else "(unset)"
+        lines.append(f"| `{row['name']}` / `{row['flag']}` | {row['placeholder']} | {default} | {row['description']} |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Action:
+    """A word the script takes besides the options: it picks what to do, or how."""
+
+    name: str
+    description: str
+    switch: bool = False  # True: modifies the run (sets a 0/1 variable); False: chooses what runs
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("help", "Print this help and exit. Needs no root, changes nothing."),
+    Action("dry-run", "Print every host-changing command instead of running it. Needs no root.", switch=True),
+)
+
+
+def markdown_actions() -> str:
+    """The README's list of actions."""
+    return "".join(f"- `{a.name}`: {a.description}\n" for a in ACTIONS)
+
+
+def readme_blocks() -> dict[str, str]:
+    """The README's generated blocks, by marker name."""
+    return {"options": markdown_table(), "actions": markdown_actions()}
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    readme = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "README.md"
+    text_ = readme.read_text()
+    for marker, block in readme_blocks().items():
+        start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
+        head, rest = text_.split(start, 1)
+        text_ = head + start + block + end + rest.split(end, 1)[1]
+    readme.write_text(text_)
+    print(f"updated {readme}")

@@ -1,0 +1,87 @@
+"""The one Jinja environment, its filters, and the one cached ``render()`` entry point."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from app import __version__
+from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, NAMES, Options, canonical_query, describe, flag, text
+from app.settings import Settings, get_settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def shell_quote(value: Any) -> str:
+    """The only way a request value enters a script: one shell word, quoted when needed."""
+    return shlex.quote(text(value))
+
+
+def make_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        # bash's ${#var} would open a Jinja comment: templates comment with {## ... ##}.
+        comment_start_string="{##",
+        comment_end_string="##}",
+    )
+    env.filters["sh"] = shell_quote
+    env.filters["flag"] = flag
+    return env
+
+
+ENVIRONMENT = make_environment()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: str
+    etag: str
+    query: str
+
+
+def context(options: Options, base_url: str, settings: Settings) -> dict[str, Any]:
+    query = canonical_query(options)
+    return {
+        "version": __version__,
+        "base_url": base_url,
+        "query": query,
+        "values": {name: getattr(options, name) for name in NAMES},
+        "options": describe(),
+        "actions": ACTIONS,
+        "ipv4_pattern": IPV4_RE,
+        "domain_pattern": DOMAIN_RE,
+        "settings": settings,
+        "weave_repository": settings.weave_repositories[options.weave_version],
+    }
+
+
+def _render(template: str, options: Options, base_url: str) -> Rendered:
+    settings = get_settings()
+    ctx = context(options, base_url, settings)
+    body = ENVIRONMENT.get_template(template).render(ctx)
+    return Rendered(body, hashlib.sha256(body.encode()).hexdigest(), ctx["query"])
+
+
+@lru_cache(maxsize=1)
+def _cached():
+    return lru_cache(maxsize=get_settings().render_cache_size)(_render)
+
+
+def render(template: str, options: Options, base_url: str) -> Rendered:
+    """Render a script; equal (template, options, base URL) give byte-identical, cached output."""
+    return _cached()(template, options, base_url)
+
+
+def render_error(problems: list[tuple[str, str]]) -> str:
+    return ENVIRONMENT.get_template("error.sh.j2").render(problems=problems)

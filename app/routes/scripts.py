@@ -1,0 +1,75 @@
+"""The installer scripts, rendered from the option model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+
+from app.errors import SCRIPT_MEDIA_TYPE
+from app.params import Options, describe, parse_pairs
+from app.rendering import render
+from app.settings import get_settings
+from app.urls import base_url
+
+router = APIRouter(tags=["scripts"])
+
+_JSON_TYPES = {"bool": "boolean", "int": "integer"}
+
+
+def query_parameters() -> list[dict[str, Any]]:
+    """OpenAPI parameters generated from the option model (the query is parsed by hand below)."""
+    params = []
+    for row in describe():
+        schema: dict[str, Any] = {"type": _JSON_TYPES.get(row["kind"], "string")}
+        if row["default"]:
+            schema["default"] = row["default"]
+        if row["choices"]:
+            schema["enum"] = row["choices"]
+        if row["pattern"]:
+            schema["pattern"] = row["pattern"]
+        if row["kind"] == "int":
+            schema.update(minimum=row["minimum"], maximum=row["maximum"])
+        description = f"{row['description']} Also spelt `{row['flag']}`; `bash -s {row['flag']}=…` overrides it."
+        params.append({"name": row["name"], "in": "query", "required": False, "description": description, "schema": schema})
+    return params
+
+
+def query_options(request: Request) -> Options:
+    """Options from the raw query string: both spellings, strict values, repeats and unknown names checked."""
+    return parse_pairs(parse_qsl(request.url.query, keep_blank_values=True))
+
+
+SCRIPT_DOC: dict[str, Any] = {
+    "response_class": PlainTextResponse,
+    "openapi_extra": {"parameters": query_parameters()},
+    "responses": {
+        200: {"content": {SCRIPT_MEDIA_TYPE: {}}, "description": "The installer script."},
+        400: {
+            "content": {SCRIPT_MEDIA_TYPE: {}, "application/json": {}},
+            "description": "An option was wrong: a script that prints `kubeinit: <option>: <reason>` "
+            "and exits 1 (JSON when the client accepts application/json).",
+        },
+    },
+}
+
+
+def script_response(template: str, request: Request, options: Options) -> PlainTextResponse:
+    rendered = render(template, options, base_url(request, get_settings()))
+    return PlainTextResponse(rendered.body, media_type=SCRIPT_MEDIA_TYPE)
+
+
+def kubernetes_init(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
+    return script_response("kubernetes-init.sh.j2", request, options)
+
+
+def add_script_route(path: str, endpoint: Any, summary: str) -> None:
+    """GET documented in OpenAPI; HEAD and the ``.sh`` spelling served alike but not listed twice."""
+    router.add_api_route(path, endpoint, methods=["GET"], summary=summary, **SCRIPT_DOC)
+    for alias, method in ((path, "HEAD"), (path + ".sh", "GET"), (path + ".sh", "HEAD")):
+        router.add_api_route(alias, endpoint, methods=[method], include_in_schema=False, **SCRIPT_DOC)
+
+
+add_script_route("/kubernetes-init", kubernetes_init, "The control-plane installer: curl -sSL URL | sudo bash")
