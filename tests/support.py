@@ -1,0 +1,67 @@
+"""Helpers shared by the tests: render scripts, run them, record what they call."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.params import parse_pairs
+from app.rendering import render
+
+BASE_URL = "http://kubeinit.test:8000"
+
+
+def render_script(template: str = "kubernetes-init.sh.j2", /, **options: str) -> str:
+    """The script the service serves for these query options (names in either spelling)."""
+    return render(template, parse_pairs(options.items()), BASE_URL).body
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_bash(script: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             as_nobody: bool = False, timeout: float = 60) -> Run:
+    """Run a script the way users do: piped into `bash -s ARGS`. as_nobody drops root (setpriv)."""
+    command = ["bash", "-s", *args]
+    if as_nobody:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    full_env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "HOME": str(cwd or "/tmp"), "NO_COLOR": "1"}
+    full_env.update(env or {})
+    proc = subprocess.run(command, input=script, capture_output=True, text=True, cwd=cwd, env=full_env,
+                          timeout=timeout, check=False)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+STUB = """#!/bin/sh
+# Recording stub: appends its name and arguments, shell-quoted, to $STUB_LOG; saves stdin when piped.
+n=$(wc -l <"$STUB_LOG" 2>/dev/null || echo 0)
+if [ ! -t 0 ]; then cat >"$STUB_LOG.stdin.$n" 2>/dev/null || true; fi
+{ printf '%s' "$(basename "$0")"; for a in "$@"; do printf " '%s'" "$(printf '%s' "$a" | sed "s/'/'\\\\\\\\''/g")"; done; echo; } >>"$STUB_LOG"
+"""
+
+
+class Stubs:
+    """A directory of recording stubs to put first on PATH."""
+
+    def __init__(self, directory: Path, names: list[str]):
+        self.dir = directory
+        self.log = directory / "calls.log"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.log.write_text("")
+        for name in names:
+            path = directory / name
+            path.write_text(STUB)
+            path.chmod(0o755)
+
+    def env(self) -> dict[str, str]:
+        return {"PATH": f"{self.dir}:{os.environ['PATH']}", "STUB_LOG": str(self.log)}
+
+    def calls(self) -> list[list[str]]:
+        return [shlex.split(line) for line in self.log.read_text().splitlines()]
