@@ -222,12 +222,13 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Options:
                 continue
         seen[name] = raw
         values[name] = raw
+    try:
+        options = Options(**values)
+    except ValidationError as exc:
+        problems += [_problem(e) for e in exc.errors()]
     if problems:
         raise OptionError(problems)
-    try:
-        return Options(**values)
-    except ValidationError as exc:
-        raise OptionError([_problem(e) for e in exc.errors()]) from None
+    return options
 
 
 def _problem(error: Any) -> tuple[str, str]:

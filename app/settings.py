@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 from functools import lru_cache
 from typing import Annotated
 
@@ -25,6 +26,8 @@ def _base_url(value: str | None) -> str | None:
         raise ValueError("must be an absolute http:// or https:// URL")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("must not carry credentials, a query or a fragment")
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", value):
+        raise ValueError("may hold only letters, digits and . - _ ~ / in its host and path")
     return value.rstrip("/")
 
 
