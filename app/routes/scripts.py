@@ -32,14 +32,14 @@ class Script:
 
 SCRIPTS: list[Script] = []  # every script route, in registration order (the web page lists them)
 
-_JSON_TYPES = {"bool": "boolean", "int": "integer"}
+JSON_TYPES = {"bool": "boolean", "int": "integer"}
 
 
 def query_parameters() -> list[dict[str, Any]]:
     """OpenAPI parameters generated from the option model (the query is parsed by hand below)."""
     params = []
     for row in describe():
-        schema: dict[str, Any] = {"type": _JSON_TYPES.get(row["kind"], "string")}
+        schema: dict[str, Any] = {"type": JSON_TYPES.get(row["kind"], "string")}
         if row["default"]:
             schema["default"] = row["default"]
         if row["choices"]:
