@@ -16,6 +16,8 @@
   const problems = byId("problems");
   const status = byId("status");
   const preview = byId("preview");
+  const previewMeta = byId("preview-meta");
+  const staleNote = byId("stale");
 
   const valueOf = (el) => (el.type === "checkbox" ? (el.checked ? "1" : "0") : el.value.trim());
   const encode = (pairs) => pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
@@ -39,6 +41,8 @@
 
   function setUsable(usable) {
     main.classList.toggle("stale", !usable);
+    staleNote.hidden = usable;
+    previewMeta.hidden = !usable;
     copyButtons.forEach((b) => { b.disabled = !usable; });
   }
 
@@ -74,9 +78,16 @@
     const list = document.createElement("ul");
     for (const { option, message } of detail) {
       const item = document.createElement("li");
-      item.textContent = `${option}: ${message}`;
-      list.append(item);
       const error = byId(`err-${option}`);
+      if (error) {
+        const link = document.createElement("a");
+        link.href = `#opt-${option}`;
+        link.textContent = option;
+        item.append(link, `: ${message}`);
+      } else {
+        item.textContent = `${option}: ${message}`;
+      }
+      list.append(item);
       if (error) {
         error.textContent = message;
         error.closest(".field").classList.add("invalid");
