@@ -40,9 +40,10 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def open_page(browser: Browser, url: str, viewport: dict[str, int] = DESKTOP) -> Page:
+def open_page(browser: Browser, url: str, viewport: dict[str, int] = DESKTOP, scheme: str = "light") -> Page:
     """The page, loaded and showing its first script; it fails the test on any script error or outside request."""
-    context = browser.new_context(viewport=viewport, permissions=["clipboard-read", "clipboard-write"])
+    context = browser.new_context(viewport=viewport, color_scheme=scheme,
+                                  permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.problems = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
@@ -221,9 +222,11 @@ def test_keyboard_focus_is_visible(page: Page):
     expect(page.locator("#cmd-pipe")).to_contain_text("encrypt_network=0")
 
 
-@pytest.mark.parametrize(("name", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
-def test_screenshots_for_review(browser: Browser, live_server: str, name: str, viewport: dict[str, int]):  # noqa: F811
-    page = open_page(browser, f"{live_server}/?nodelocal_dnscache=1&pod_cidr=10.40.0.0/16", viewport)
+@pytest.mark.parametrize(("name", "viewport", "scheme"),
+                         [("phone", PHONE, "light"), ("desktop", DESKTOP, "light"), ("desktop-dark", DESKTOP, "dark")])
+def test_screenshots_for_review(browser: Browser, live_server: str, name: str,  # noqa: F811
+                                viewport: dict[str, int], scheme: str):
+    page = open_page(browser, f"{live_server}/?nodelocal_dnscache=1&pod_cidr=10.40.0.0/16", viewport, scheme)
     # Readable without sideways scrolling; commands wrap rather than overflow.
     assert page.locator("html").evaluate("e => e.scrollWidth <= window.innerWidth")
     assert page.locator("#cmd-pipe").evaluate("e => e.scrollWidth <= e.clientWidth")
@@ -234,7 +237,7 @@ def test_screenshots_for_review(browser: Browser, live_server: str, name: str, v
     expect(page.locator("#err-service_cidr")).not_to_be_empty()
     page.locator("#options-title").scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / f"web-{name}-error.png")
-    for shot in ARTIFACTS.glob(f"web-{name}*.png"):
-        assert shot.stat().st_size > 10_000, shot
+    for suffix in ("", "-full", "-error"):
+        assert (ARTIFACTS / f"web-{name}{suffix}.png").stat().st_size > 10_000
     assert page.problems == []  # type: ignore[attr-defined]
     page.context.close()
