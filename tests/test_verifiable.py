@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from app import __version__
 from app.main import app
 from app.routes.scripts import SCRIPTS
-from tests.live_server import live_server  # noqa: F401 (fixture)
 
 client = TestClient(app)
 
@@ -109,7 +108,7 @@ def _curl(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(["curl", "-fsS", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False)
 
 
-def test_sha256sum_verifies_a_script_downloaded_with_curl(live_server, tmp_path):  # noqa: F811
+def test_sha256sum_verifies_a_script_downloaded_with_curl(live_server, tmp_path):
     query = "nodelocal_dnscache=1&pod_cidr=10.40.0.0/16"
     assert _curl("-o", "kubernetes-init.sh", f"{live_server}/kubernetes-init?{query}", cwd=tmp_path).returncode == 0
     checksum = _curl(f"{live_server}/kubernetes-init.sha256?{query}", cwd=tmp_path)
@@ -127,7 +126,7 @@ def test_sha256sum_verifies_a_script_downloaded_with_curl(live_server, tmp_path)
     assert "kubernetes-init.sh: FAILED" in tampered.stdout
 
 
-def test_curl_revalidation_against_uvicorn_gets_304(live_server, tmp_path):  # noqa: F811
+def test_curl_revalidation_against_uvicorn_gets_304(live_server, tmp_path):
     url = f"{live_server}/kubernetes-init?encrypt-network=0"
     etag_file = tmp_path / "etag"
     first = _curl("-o", "a.sh", "--etag-save", str(etag_file), "-w", "%{http_code}", url, cwd=tmp_path)

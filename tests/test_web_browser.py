@@ -19,7 +19,6 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.params import canonical_query, parse_pairs
-from tests.live_server import live_server  # noqa: F401 (fixture)
 from tests.support import Stubs, run_bash
 
 pytestmark = pytest.mark.browser
@@ -57,7 +56,7 @@ def open_page(browser: Browser, url: str, viewport: dict[str, int] = DESKTOP, sc
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: str) -> Iterator[Page]:  # noqa: F811
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
     page = open_page(browser, f"{live_server}/")
     yield page
     assert page.problems == []  # type: ignore[attr-defined]
@@ -83,7 +82,7 @@ def fetch(url: str, accept: str = "*/*") -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def test_each_kind_of_option_updates_the_command(page: Page, live_server: str):  # noqa: F811
+def test_each_kind_of_option_updates_the_command(page: Page, live_server: str):
     pipe = page.locator("#cmd-pipe")
     expect(pipe).to_have_text(expected_pipe(live_server))
 
@@ -118,7 +117,7 @@ def test_each_kind_of_option_updates_the_command(page: Page, live_server: str): 
     expect(page.get_by_label("nodelocal_dnscache")).not_to_be_checked()
 
 
-def test_reloading_the_page_keeps_the_options(browser: Browser, live_server: str):  # noqa: F811
+def test_reloading_the_page_keeps_the_options(browser: Browser, live_server: str):
     page = open_page(browser, f"{live_server}/?weave-version=2.9.0&nodelocal_dnscache=yes")
     expect(page.locator("#cmd-pipe")).to_have_text(expected_pipe(live_server, nodelocal_dnscache="1", weave_version="2.9.0"))
     expect(page.get_by_label("weave_version")).to_have_value("2.9.0")
@@ -126,7 +125,7 @@ def test_reloading_the_page_keeps_the_options(browser: Browser, live_server: str
     page.context.close()
 
 
-def test_the_commands_fetch_exactly_the_previewed_script(page: Page, live_server: str, tmp_path: Path):  # noqa: F811
+def test_the_commands_fetch_exactly_the_previewed_script(page: Page, live_server: str, tmp_path: Path):
     page.get_by_label("nodelocal_dnscache").check()
     page.get_by_label("service_cidr").fill("10.100.0.0/16")
     page.get_by_label("weave_mtu").fill("1400")
@@ -181,7 +180,7 @@ def test_copy_buttons_put_each_command_on_the_clipboard(page: Page):
     expect(page.locator("#status")).to_contain_text("Copied")
 
 
-def test_invalid_input_shows_the_api_message(page: Page, live_server: str):  # noqa: F811
+def test_invalid_input_shows_the_api_message(page: Page, live_server: str):
     def api_messages(query: str) -> dict[str, str]:
         status, body = fetch(f"{live_server}/kubernetes-init?{query}", accept="application/json")
         assert status == 400
@@ -224,7 +223,7 @@ def test_keyboard_focus_is_visible(page: Page):
 
 @pytest.mark.parametrize(("name", "viewport", "scheme"),
                          [("phone", PHONE, "light"), ("desktop", DESKTOP, "light"), ("desktop-dark", DESKTOP, "dark")])
-def test_screenshots_for_review(browser: Browser, live_server: str, name: str,  # noqa: F811
+def test_screenshots_for_review(browser: Browser, live_server: str, name: str,
                                 viewport: dict[str, int], scheme: str):
     page = open_page(browser, f"{live_server}/?nodelocal_dnscache=1&pod_cidr=10.40.0.0/16", viewport, scheme)
     # Readable without sideways scrolling; commands wrap rather than overflow.
