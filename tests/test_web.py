@@ -132,6 +132,19 @@ def test_page_names_the_configured_script_and_every_other_script_route():
             assert script.path in links and script.summary in words
 
 
+def test_page_links_the_join_and_troubleshoot_scripts_once_registered(monkeypatch):
+    from app.routes import web
+    from app.routes.scripts import Script
+
+    others = [Script("/kubernetes-node-join", "Joins this host to a cluster as a worker"),
+              Script("/kubernetes-troubleshoot", "Collects what is wrong with a node")]
+    monkeypatch.setattr(web, "SCRIPTS", [*SCRIPTS, *others])
+    html = page()
+    links = {attrs["href"] for tag, attrs in html.elements if tag == "a" and "href" in attrs}
+    assert {"/kubernetes-node-join", "/kubernetes-troubleshoot"} <= links
+    assert "Joins this host to a cluster as a worker" in html.all_text()
+
+
 def test_page_uses_the_public_url_from_the_request():
     response = client.get("/", headers={"Host": "kube.example.org:8443"})
     assert 'data-base-url="http://kube.example.org:8443"' in response.text

@@ -180,6 +180,22 @@ def test_copy_buttons_put_each_command_on_the_clipboard(page: Page):
     expect(page.locator("#status")).to_contain_text("Copied")
 
 
+def test_copy_works_without_the_clipboard_api(browser: Browser, live_server: str):
+    """Plain http on a LAN address is no secure context: no navigator.clipboard, the page falls back."""
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.add_init_script("delete Navigator.prototype.clipboard")
+    page.goto(f"{live_server}/?cluster_domain=example.internal")
+    expect(page.locator("#cmd-pipe")).to_contain_text("cluster_domain=example.internal")
+    assert page.evaluate("() => 'clipboard' in navigator") is False
+    page.locator("button[data-copy=cmd-pipe]").click()
+    expect(page.locator("button[data-copy=cmd-pipe]")).to_have_text("Copied")
+    reader = context.new_page()
+    reader.goto(f"{live_server}/healthz")
+    assert reader.evaluate("() => navigator.clipboard.readText()") == command(page, "pipe")
+    context.close()
+
+
 def test_invalid_input_shows_the_api_message(page: Page, live_server: str):
     def api_messages(query: str) -> dict[str, str]:
         status, body = fetch(f"{live_server}/kubernetes-init?{query}", accept="application/json")
