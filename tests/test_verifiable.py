@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from app import __version__
 from app.main import app
 from app.routes.scripts import SCRIPTS
+from app.settings import get_settings
 
 client = TestClient(app)
 
@@ -46,6 +47,28 @@ def test_script_is_cacheable_by_a_cdn_and_not_transformed():
     directives = {d.strip() for d in response.headers["cache-control"].split(",")}
     assert "public" in directives and "no-transform" in directives
     assert any(d.startswith("max-age=") and int(d.split("=")[1]) > 0 for d in directives)
+
+
+PROXIED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "kube.example.org"}
+
+
+def test_a_cache_keeps_variants_from_a_trusted_proxy_apart():
+    direct = client.get("/kubernetes-init")
+    forwarded = TestClient(app, client=("127.0.0.1", 5000)).get("/kubernetes-init", headers=PROXIED)
+    assert "# Reproduce this exact script: https://kube.example.org/kubernetes-init" in forwarded.text
+    assert direct.headers["etag"] != forwarded.headers["etag"]
+    assert direct.headers["vary"] == forwarded.headers["vary"] == "X-Forwarded-Host, X-Forwarded-Proto"
+
+
+def test_with_a_public_url_the_script_varies_with_nothing(monkeypatch):
+    monkeypatch.setenv("KUBEINIT_PUBLIC_URL", "https://kube.example.org")
+    get_settings.cache_clear()
+    try:
+        response = TestClient(app, client=("127.0.0.1", 5000)).get("/kubernetes-init", headers=PROXIED)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert "vary" not in response.headers
 
 
 @pytest.mark.parametrize("path", ["/kubernetes-init", "/kubernetes-init.sh", "/kubernetes-init.sha256"])

@@ -150,5 +150,19 @@ def test_page_uses_the_public_url_from_the_request():
     assert 'data-base-url="http://kube.example.org:8443"' in response.text
 
 
+def test_page_commands_use_the_configured_public_url(monkeypatch):
+    from app.settings import get_settings
+
+    monkeypatch.setenv("KUBEINIT_PUBLIC_URL", "https://kube.example.org/")
+    get_settings.cache_clear()
+    try:
+        response = client.get("/", headers={"Host": "10.0.0.5:8000"})
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert 'data-base-url="https://kube.example.org"' in response.text
+    assert "10.0.0.5" not in response.text
+
+
 def test_unknown_static_file_is_404():
     assert client.get("/static/nothing.js").status_code == 404

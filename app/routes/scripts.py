@@ -90,6 +90,8 @@ def script_response(template: str, request: Request, options: Options) -> Respon
     settings = get_settings()
     rendered = render(template, options, base_url(request, settings))
     headers = {QUERY_HEADER: rendered.query}
+    if not settings.public_url:  # the base URL in the body came from these (trusted proxies only)
+        headers["Vary"] = "X-Forwarded-Host, X-Forwarded-Proto"
     checksum_name = getattr(request.state, "checksum_name", None)
     if checksum_name:
         line = f"{rendered.etag}  {checksum_name}\n"
