@@ -79,7 +79,10 @@
     for (const { option, message } of detail) {
       const item = document.createElement("li");
       const error = byId(`err-${option}`);
-      if (error) {
+      if (error) {  // an option of the form: mark it, and link to it from the summary
+        error.textContent = message;
+        error.closest(".field").classList.add("invalid");
+        byId(`opt-${option}`).setAttribute("aria-invalid", "true");
         const link = document.createElement("a");
         link.href = `#opt-${option}`;
         link.textContent = option;
@@ -88,11 +91,6 @@
         item.textContent = `${option}: ${message}`;
       }
       list.append(item);
-      if (error) {
-        error.textContent = message;
-        error.closest(".field").classList.add("invalid");
-        byId(`opt-${option}`).setAttribute("aria-invalid", "true");
-      }
     }
     problems.replaceChildren(heading, list);
     problems.hidden = false;
