@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from app import __version__, errors
-from app.routes import health, scripts
+from app.routes import health, scripts, web
 
 app = FastAPI(
     title="kubeinit",
@@ -14,4 +14,5 @@ app = FastAPI(
 )
 app.include_router(scripts.router)
 app.include_router(health.router)
+app.include_router(web.router)
 errors.install(app)

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         },
         description="Image repository holding weave-kube and weave-npc, per allowed weave_version.",
     )
+    cache_control: str = Field(
+        "public, max-age=300, no-transform",
+        description="Cache-Control of scripts and checksums. They are content-addressed (ETag = sha256) "
+        "and change only with the service version; no-transform keeps proxies from altering a "
+        "checksummed body.",
+    )
     nodelocaldns_image: str = Field(
         "registry.k8s.io/dns/k8s-dns-node-cache:1.26.8",
         pattern=r"^[a-z0-9][a-z0-9.\-/:@_]*$",

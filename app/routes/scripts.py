@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
+from app.caching import cached_response
 from app.errors import SCRIPT_MEDIA_TYPE
 from app.params import Options, describe, parse_pairs
 from app.rendering import render
@@ -16,14 +19,27 @@ from app.urls import base_url
 
 router = APIRouter(tags=["scripts"])
 
-_JSON_TYPES = {"bool": "boolean", "int": "integer"}
+# Response header naming the canonical query: the non-default options, in model order.
+QUERY_HEADER = "Kubeinit-Query"
+CHECKSUM_MEDIA_TYPE = "text/plain"
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str
+    summary: str
+
+
+SCRIPTS: list[Script] = []  # every script route, in registration order (the web page lists them)
+
+JSON_TYPES = {"bool": "boolean", "int": "integer"}
 
 
 def query_parameters() -> list[dict[str, Any]]:
     """OpenAPI parameters generated from the option model (the query is parsed by hand below)."""
     params = []
     for row in describe():
-        schema: dict[str, Any] = {"type": _JSON_TYPES.get(row["kind"], "string")}
+        schema: dict[str, Any] = {"type": JSON_TYPES.get(row["kind"], "string")}
         if row["default"]:
             schema["default"] = row["default"]
         if row["choices"]:
@@ -56,20 +72,63 @@ SCRIPT_DOC: dict[str, Any] = {
 }
 
 
-def script_response(template: str, request: Request, options: Options) -> PlainTextResponse:
-    rendered = render(template, options, base_url(request, get_settings()))
-    return PlainTextResponse(rendered.body, media_type=SCRIPT_MEDIA_TYPE)
+CHECKSUM_DOC: dict[str, Any] = {
+    **SCRIPT_DOC,
+    "responses": {
+        **SCRIPT_DOC["responses"],
+        200: {"content": {"text/plain": {}}, "description": "`<sha256>  <name>.sh`, for `sha256sum -c`."},
+    },
+}
 
 
-def kubernetes_init(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
+def script_response(template: str, request: Request, options: Options) -> Response:
+    """The rendered script, or on a ``.sha256`` route its checksum line; both content-addressed.
+
+    Headers: ETag (sha256 of the body; If-None-Match gives 304), Cache-Control, and the
+    canonical query, so equal option sets are recognisable whatever their spelling.
+    """
+    settings = get_settings()
+    rendered = render(template, options, base_url(request, settings))
+    headers = {QUERY_HEADER: rendered.query}
+    if not settings.public_url:  # the base URL in the body came from these (trusted proxies only)
+        headers["Vary"] = "X-Forwarded-Host, X-Forwarded-Proto"
+    checksum_name = getattr(request.state, "checksum_name", None)
+    if checksum_name:
+        line = f"{rendered.etag}  {checksum_name}\n"
+        return cached_response(request, line, CHECKSUM_MEDIA_TYPE, settings.cache_control, headers=headers)
+    return cached_response(request, rendered.body, SCRIPT_MEDIA_TYPE, settings.cache_control,
+                           digest=rendered.etag, headers=headers)
+
+
+def kubernetes_init(request: Request, options: Annotated[Options, Depends(query_options)]) -> Response:
     return script_response("kubernetes-init.sh.j2", request, options)
 
 
+def checksum_of(path: str) -> Callable[[Request], None]:
+    """A dependency telling ``script_response`` to answer with the checksum line of ``<name>.sh``."""
+    name = path.rsplit("/", 1)[-1] + ".sh"
+
+    def mark(request: Request) -> None:
+        request.state.checksum_name = name
+
+    return mark
+
+
 def add_script_route(path: str, endpoint: Any, summary: str) -> None:
-    """GET documented in OpenAPI; HEAD and the ``.sh`` spelling served alike but not listed twice."""
+    """GET documented in OpenAPI; HEAD and the ``.sh`` spelling served alike but not listed twice.
+
+    ``PATH.sha256`` (same query) answers ``<sha256>  NAME.sh`` for ``sha256sum -c``.
+    """
+    SCRIPTS.append(Script(path, summary))
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary, **SCRIPT_DOC)
     for alias, method in ((path, "HEAD"), (path + ".sh", "GET"), (path + ".sh", "HEAD")):
         router.add_api_route(alias, endpoint, methods=[method], include_in_schema=False, **SCRIPT_DOC)
+    checksum = [Depends(checksum_of(path))]
+    name = path.rsplit("/", 1)[-1]
+    router.add_api_route(path + ".sha256", endpoint, methods=["GET"], dependencies=checksum,
+                         summary=f"sha256 of {name}.sh, for sha256sum -c", **CHECKSUM_DOC)
+    router.add_api_route(path + ".sha256", endpoint, methods=["HEAD"], dependencies=checksum,
+                         include_in_schema=False, **CHECKSUM_DOC)
 
 
 add_script_route("/kubernetes-init", kubernetes_init, "The control-plane installer: curl -sSL URL | sudo bash")
