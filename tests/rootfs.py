@@ -174,7 +174,12 @@ case $1 in
   is-enabled) [ -e "{STATE}/units/$unit.enabled" ] ;;
   is-active) [ -e "{STATE}/units/$unit.active" ] ;;
 esac""",
-    "modprobe": f'mkdir -p {STATE}/modules; for a in "$@"; do case $a in -*) ;; *) touch "{STATE}/modules/$a" ;; esac; done',
+    "modprobe": 'for a in "$@"; do case $a in -*) ;; *) mkdir -p "/sys/module/$a" ;; esac; done',
+    "apt-mark": f"""mkdir -p {STATE}; case $1 in
+  hold) shift; for a in "$@"; do echo "$a" >>{STATE}/held; done ;;
+  unhold) shift; for a in "$@"; do sed -i "/^$a\\$/d" {STATE}/held 2>/dev/null; done ;;
+  showhold) sort -u {STATE}/held 2>/dev/null || true ;;
+esac""",
     "sysctl": f"""mkdir -p {STATE}; case $1 in
   -n) cat "{STATE}/sysctl.$2" 2>/dev/null || echo 0 ;;
   --system|-p) cat /etc/sysctl.d/*.conf 2>/dev/null | sed -n 's/^\\([a-z0-9_.]*\\) *= *\\(.*\\)/\\1 \\2/p' |
@@ -198,9 +203,11 @@ esac""",
   *"wait"*) echo "node/node1 condition met" ;;
 esac""",
     # Repository keys: curl prints an armoured key, gpg --dearmor writes it where asked.
-    "curl": 'echo "-----BEGIN PGP PUBLIC KEY BLOCK-----"; echo "stub key"; echo "-----END PGP PUBLIC KEY BLOCK-----"',
-    "gpg": """out=; prev=; for a in "$@"; do [ "$prev" = -o ] || [ "$prev" = --output ] && out=$a; prev=$a; done
-[ -z "$out" ] || cp "$stdin_file" "$out\"""",
+    "curl": """out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
+printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "-----END PGP PUBLIC KEY BLOCK-----" >"$out\"""",
+    "gpg": """out=; prev=; in=$stdin_file; for a in "$@"; do [ "$prev" = -o ] || [ "$prev" = --output ] && out=$a; prev=$a; done
+[ -f "$prev" ] && [ "$prev" != "$out" ] && in=$prev
+[ -z "$out" ] || cp "$in" "$out\"""",
 }
 
 
@@ -310,7 +317,7 @@ class Machine:
         result = {}
         for path in sorted(self.upper.rglob("*")):
             inside = "/" + str(path.relative_to(self.upper))
-            if inside.startswith(("/tmp/", STUB_DIR + "/", "/root/.")) or path.is_dir() and not path.is_symlink():
+            if inside.startswith(("/tmp/", STUB_DIR + "/")) or path.is_dir() and not path.is_symlink():
                 continue
             if path.is_symlink():
                 digest = "-> " + os.readlink(path)
