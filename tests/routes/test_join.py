@@ -72,3 +72,33 @@ def test_the_script_checks_the_join_flags(client: TestClient, flag: str, message
 def test_the_init_script_does_not_take_join_flags(client: TestClient) -> None:
     result = run_bash(client.get("/kubernetes-init").text, f"token={TOKEN}", "dry-run")
     assert result.returncode == 1 and f"unknown option: token={TOKEN}" in result.stderr
+
+
+def base_url_of(script: str) -> str:
+    return next(line.split("=", 1)[1] for line in script.splitlines() if line.startswith("KUBEINIT_BASE_URL="))
+
+
+@pytest.mark.parametrize(("peer", "expected"), [("127.0.0.1", "https://k8s.example.com"),
+                                                ("192.0.2.9", "http://kubeinit.test:8000")])
+def test_the_join_command_base_url_believes_forwarded_headers_only_from_trusted_proxies(peer: str, expected: str) -> None:
+    client = TestClient(app, base_url="http://kubeinit.test:8000", client=(peer, 40000))
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "k8s.example.com"}
+    assert base_url_of(client.get("/kubernetes-init", headers=headers).text) == expected
+    assert base_url_of(client.get("/kubernetes-node-join", headers=headers).text) == expected
+
+
+def test_the_public_url_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import rendering
+    from app.settings import get_settings
+
+    monkeypatch.setenv("KUBEINIT_PUBLIC_URL", "https://kubeinit.example.org/")
+    get_settings.cache_clear()
+    rendering._cached.cache_clear()
+    try:
+        client = TestClient(app, base_url="http://10.0.0.9:8000", client=("127.0.0.1", 40000))
+        script = client.get("/kubernetes-init", headers={"X-Forwarded-Host": "other.example.com"}).text
+        assert base_url_of(script) == "https://kubeinit.example.org"
+    finally:
+        monkeypatch.delenv("KUBEINIT_PUBLIC_URL")
+        get_settings.cache_clear()
+        rendering._cached.cache_clear()
