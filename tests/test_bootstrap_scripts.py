@@ -20,8 +20,9 @@ QUERIES = [
      "service_cidr": "10.100.0.0/16", "cluster_domain": "corp.internal", "weave_mtu": "1400",
      "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0"},
 ]
-# The header declares these for the Weave Net and NodeLocal DNSCache steps (network branch); until
-# those steps are in the script shellcheck rightly calls them unused, and only that is tolerated.
+# The installer's header declares these for the Weave Net and NodeLocal DNSCache steps (network
+# branch); until those steps are in the script shellcheck rightly calls them unused, and only that
+# is tolerated (the join script does not declare them).
 NOT_YET_USED = ("WEAVE_REPOSITORY", "NODELOCALDNS_IMAGE")
 
 
