@@ -28,6 +28,7 @@ modules) under ``/var/lib/kubeinit-stubs/``; pass ``behaviour={name: snippet}`` 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -221,14 +222,22 @@ def _key() -> str:
 def base() -> Path:
     """The cached root file system, built by debootstrap when missing, stale or broken."""
     tree = CACHE / f"rootfs-{SUITE}-{_key()}"
-    stamp = tree / ".kubeinit-complete"
-    if stamp.exists() and (tree / "bin/bash").exists():
+    if _complete(tree):
         return tree
     CACHE.mkdir(parents=True, exist_ok=True)
-    for stale in CACHE.glob(f"rootfs-{SUITE}-*"):
+    with open(CACHE / ".lock", "w") as lock:  # one build at a time, across test processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return tree if _complete(tree) else _build(tree)
+
+
+def _complete(tree: Path) -> bool:
+    return (tree / ".kubeinit-complete").exists() and (tree / "bin/bash").exists()
+
+
+def _build(tree: Path) -> Path:
+    for stale in [*CACHE.glob(f"rootfs-{SUITE}-*"), *CACHE.glob(".building-*")]:  # old recipes, broken builds
         shutil.rmtree(stale, ignore_errors=True)
     building = CACHE / f".building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
     command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(building), MIRROR]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
