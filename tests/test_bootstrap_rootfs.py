@@ -137,6 +137,8 @@ def test_dry_run_writes_nothing_and_shows_the_commands(tmp_path: Path) -> None:
     assert "+ write /etc/sysctl.d/99-kubeinit.conf" in result.stdout
     assert "+ 'kubeadm' 'init' '--config' '/etc/kubeinit/kubeadm.yaml'" in result.stdout
     assert "+ 'swapoff' '-a'" in result.stdout
+    assert "+ 'sysctl' '-p' '/etc/sysctl.d/99-kubeinit.conf'" in result.stdout
+    assert "+ 'apt-mark' 'hold' 'kubelet' 'kubeadm' 'kubectl'" in result.stdout
     mutating = [c for c in host.commands() if not c.startswith(
         ("dpkg-query", "sysctl -n", "systemctl is-", "kubeadm version", "apt-mark showhold", "containerd --version"))]
     assert mutating == []
