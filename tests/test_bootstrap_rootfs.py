@@ -303,3 +303,22 @@ def test_older_releases_fail_preflight(tmp_path: Path, text: str) -> None:
     result = machine(tmp_path, os_release=text).run(render_script(), "preflight")
     assert result.returncode == 1
     assert "is not supported (Debian 11/12/13, Ubuntu 22.04/24.04, RHEL/Rocky/Alma 8/9/10)" in result.stderr
+
+
+def test_a_failed_kubeadm_init_says_what_to_do_next(tmp_path: Path) -> None:
+    host = machine(tmp_path, behaviour={"kubeadm": 'case $1 in version) exit 127 ;; init) echo "[ERROR Port-6443]" >&2; exit 1 ;; esac'})
+    result = host.run(render_script())
+    assert result.returncode == 1
+    assert "kubeadm init failed (its messages are above)" in result.stderr and "'reset yes'" in result.stderr
+    assert not [c for c in host.commands() if c.startswith(("kubectl", "kubeadm token"))]
+
+
+def test_a_joined_node_resets_too(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    script = render_script("kubernetes-node-join.sh.j2")
+    assert host.run(script, "api-server=10.0.0.1", f"token={TOKEN}", f"ca-cert-hash={HASH}").returncode == 0
+    result = host.run(script, "reset", "yes")
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock" in host.commands()
+    assert not host.exists("/etc/kubernetes/kubelet.conf")
+    assert not host.exists("/etc/sysctl.d/99-kubeinit.conf") and host.read("/etc/fstab") == FSTAB
