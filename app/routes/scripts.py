@@ -132,3 +132,11 @@ def add_script_route(path: str, endpoint: Any, summary: str) -> None:
 
 
 add_script_route("/kubernetes-init", kubernetes_init, "The control-plane installer: curl -sSL URL | sudo bash")
+
+
+def kubernetes_node_join(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
+    return script_response("kubernetes-node-join.sh.j2", request, options)
+
+
+add_script_route("/kubernetes-node-join", kubernetes_node_join,
+                 "Joins a host to the cluster: the command kubernetes-init prints, with api-server, token and ca-cert-hash flags")
