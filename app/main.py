@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from app import __version__, errors
+from app import __version__, errors, metrics
 from app.routes import health, scripts
 
 app = FastAPI(
@@ -15,3 +15,4 @@ app = FastAPI(
 app.include_router(scripts.router)
 app.include_router(health.router)
 errors.install(app)
+metrics.install(app)
