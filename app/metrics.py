@@ -1,7 +1,8 @@
 """Prometheus metrics: requests by route and status, render cache hits and misses, render time.
 
 With several uvicorn workers (``WEB_CONCURRENCY`` > 1) each worker counts for itself; set
-``PROMETHEUS_MULTIPROC_DIR`` to an empty writable directory and ``/metrics`` adds them all up.
+``PROMETHEUS_MULTIPROC_DIR`` to a directory on a writable file system (made if missing) and ``/metrics``
+adds them all up. Counters from earlier processes stay in it, so totals never go back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.rendering import RENDER_OBSERVERS
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)  # e.g. /tmp/metrics, on the pod's writable /tmp
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"  # any path no route serves: one label, however many paths are probed
 

@@ -19,14 +19,15 @@ IMAGE_RE = r"^[a-z0-9][a-z0-9.\-/:@_]*$"
 
 
 def mirrored(ref: str, mirrors: dict[str, str]) -> str:
-    """``ref`` pulled through the mirror of its registry, if there is one (docker.io when none is named)."""
-    first, _, rest = ref.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, rest
+    """``ref`` (an image, a repository or a bare registry) pulled through the mirror of its registry,
+    if there is one. A first part without a dot or port is Docker Hub's, as docker reads it."""
+    first, slash, rest = ref.partition("/")
+    if "." in first or ":" in first or first == "localhost":
+        registry, path = first, slash + rest
     else:
-        registry, path = "docker.io", ref
+        registry, path = "docker.io", "/" + ref
     mirror = mirrors.get(registry)
-    return f"{mirror}/{path}" if mirror else ref
+    return mirror + path if mirror else ref
 
 
 def _base_url(value: str | None) -> str | None:

@@ -216,8 +216,9 @@ def test_the_public_url_wins_over_everything(image_venv: Path, workdir: Path):
 
 
 def test_workers_add_up_in_metrics(image_venv: Path, workdir: Path):
-    directory = Path(tempfile.mkdtemp(prefix="kubeinit-metrics-"))
-    shutil.chown(directory, UID, UID)
+    writable = Path(tempfile.mkdtemp(prefix="kubeinit-tmp-"))  # the pod's /tmp
+    shutil.chown(writable, UID, UID)
+    directory = writable / "metrics"  # made by the app
     try:
         with serve(image_venv, workdir, WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(directory)) as pool:
             deadline = time.monotonic() + 30
@@ -230,4 +231,4 @@ def test_workers_add_up_in_metrics(image_venv: Path, workdir: Path):
                       for _ in range(8)}
             assert counts == {40 + 1}  # every scrape, whichever worker answers it, sums both (+1: start-up poll)
     finally:
-        shutil.rmtree(directory)
+        shutil.rmtree(writable)

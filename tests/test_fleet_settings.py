@@ -1,0 +1,102 @@
+"""Fleet settings: option defaults and registry mirrors reach the script; bad settings stop readiness."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import rendering
+from app.main import app
+from app.routes import health
+from app.settings import Settings, get_settings, mirrored
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Set KUBEINIT_* variables for one test; the cached settings, render cache and readiness follow."""
+
+    def clear():
+        get_settings.cache_clear()
+        rendering._cached.cache_clear()
+        health._ready.cache_clear()
+
+    def set_env(**values: str) -> TestClient:
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        clear()
+        return TestClient(app)
+
+    yield set_env
+    monkeypatch.undo()
+    clear()
+
+
+def header(body: str, name: str) -> str:
+    return re.search(rf"^{name}=(.*)$", body, re.M).group(1)
+
+
+MIRRORS = '{"docker.io": "mirror.example.com/hub", "registry.k8s.io": "mirror.example.com:5000/k8s"}'
+
+
+def test_mirrors_replace_the_registry_of_every_image(settings_env):
+    body = settings_env(KUBEINIT_IMAGE_REGISTRY_MIRRORS=MIRRORS).get("/kubernetes-init?weave_version=2.9.0").text
+    assert header(body, "WEAVE_REPOSITORY") == "mirror.example.com/hub/rajchaudhuri"
+    assert header(body, "NODELOCALDNS_IMAGE") == "mirror.example.com:5000/k8s/dns/k8s-dns-node-cache:1.26.8"
+    assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "mirror.example.com:5000/k8s"
+
+
+def test_without_mirrors_images_come_from_their_registries(settings_env):
+    body = settings_env().get("/kubernetes-init").text
+    assert header(body, "WEAVE_REPOSITORY") == "docker.io/weaveworks"
+    assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "registry.k8s.io"
+
+
+@pytest.mark.parametrize(("ref", "expected"), [
+    ("weaveworks/weave-kube:2.8.1", "hub.local/weaveworks/weave-kube:2.8.1"),  # no registry: Docker Hub
+    ("docker.io/weaveworks", "hub.local/weaveworks"),
+    ("quay.io/coreos/etcd:v3", "quay.io/coreos/etcd:v3"),  # no mirror for it: unchanged
+    ("localhost:5000/x", "localhost:5000/x"),
+])
+def test_mirrored(ref, expected):
+    assert mirrored(ref, {"docker.io": "hub.local"}) == expected
+
+
+@pytest.mark.parametrize(("mirrors", "message"), [
+    ('{"https://docker.io": "m.example.com"}', "is not a registry host"),
+    ('{"docker.io": "m.example.com/x y"}', "is not a registry host with an optional path"),
+    ('{"docker.io": "m.example.com/$(reboot)"}', "is not a registry host with an optional path"),
+])
+def test_bad_mirrors_are_refused_by_name(monkeypatch, mirrors, message):
+    monkeypatch.setenv("KUBEINIT_IMAGE_REGISTRY_MIRRORS", mirrors)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings()
+
+
+def test_fleet_defaults_apply_when_the_query_is_silent(settings_env):
+    client = settings_env(KUBEINIT_OPTION_DEFAULTS='{"kubernetes-version": "1.36", "nodelocal_dnscache": "1"}')
+    body = client.get("/kubernetes-init").text
+    assert header(body, "KUBERNETES_VERSION") == "1.36" and header(body, "NODELOCAL_DNSCACHE") == "1"
+    # the script names its own values: the reproduce URL gives the same script even if the defaults change
+    assert header(body, "KUBEINIT_QUERY") == "'nodelocal_dnscache=1&kubernetes_version=1.36'"
+    body = client.get("/kubernetes-init?kubernetes_version=1.37&nodelocal-dnscache=0").text
+    assert header(body, "KUBERNETES_VERSION") == "1.37" and header(body, "NODELOCAL_DNSCACHE") == "0"
+
+
+@pytest.mark.parametrize(("defaults", "message"), [
+    ('{"kubernetes_versoin": "1.36"}', "did you mean kubernetes_version"),
+    ('{"kubernetes_version": "1.20"}', "'1.20' is not one of 1.35, 1.36, 1.37"),
+])
+def test_bad_fleet_defaults_are_refused_by_name(monkeypatch, defaults, message):
+    monkeypatch.setenv("KUBEINIT_OPTION_DEFAULTS", defaults)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings()
+
+
+def test_bad_settings_make_the_pod_unready_not_dead(settings_env):
+    client = settings_env(KUBEINIT_PUBLIC_URLS="https://x.example.com")
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "KUBEINIT_PUBLIC_URLS: unknown setting (did you mean KUBEINIT_PUBLIC_URL?)" in response.text
