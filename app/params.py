@@ -303,7 +303,9 @@ def markdown_actions() -> str:
 
 def readme_blocks() -> dict[str, str]:
     """The README's generated blocks, by marker name."""
-    return {"options": markdown_table(), "actions": markdown_actions()}
+    from app import settings
+
+    return {"options": markdown_table(), "actions": markdown_actions(), "settings": settings.markdown_table()}
 
 
 if __name__ == "__main__":

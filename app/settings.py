@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 from functools import lru_cache
@@ -56,18 +57,19 @@ class Settings(BaseSettings):
     )
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=lambda: [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")],
-        description="Peers whose X-Forwarded-Proto and X-Forwarded-Host headers are believed.",
+        description="Peers (a JSON list of addresses or networks) whose X-Forwarded-Proto and "
+        "X-Forwarded-Host headers are believed when the public URL is unset.",
     )
     option_defaults: dict[str, str] = Field(
         default_factory=dict,
-        description="Installer option defaults for this fleet, by option name, e.g. "
-        '{"kubernetes_version": "1.36", "weave_version": "2.9.0"}: used when the query does not name '
+        description="Installer option defaults for this fleet, a JSON object by option name, e.g. "
+        '`{"kubernetes_version": "1.36", "weave_version": "2.9.0"}`: used when the query does not name '
         "the option; the script's header and its reproduce URL then carry the value.",
     )
     image_registry_mirrors: dict[str, str] = Field(
         default_factory=dict,
-        description="Registry mirrors, e.g. "
-        '{"docker.io": "mirror.example.com/dockerhub", "registry.k8s.io": "mirror.example.com/k8s"}: '
+        description="Registry mirrors, a JSON object, e.g. "
+        '`{"docker.io": "mirror.example.com/dockerhub", "registry.k8s.io": "mirror.example.com/k8s"}`: '
         "every image setting below whose registry is a key is pulled from the mirror instead.",
     )
     render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
@@ -140,6 +142,16 @@ def unknown_environment(environ: os._Environ[str] | dict[str, str]) -> list[str]
         close = difflib.get_close_matches(key.upper(), sorted(known), n=1)
         problems.append(f"{key}: unknown setting" + (f" (did you mean {close[0]}?)" if close else ""))
     return problems
+
+
+def markdown_table() -> str:
+    """The README's table of settings."""
+    lines = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = json.dumps(default, default=str) if isinstance(default, (dict, list)) else default
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {f'`{shown}`' if shown is not None else '(unset)'} | {field.description} |")
+    return "\n".join(lines) + "\n"
 
 
 @lru_cache

@@ -100,3 +100,11 @@ def test_bad_settings_make_the_pod_unready_not_dead(settings_env):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "KUBEINIT_PUBLIC_URLS: unknown setting (did you mean KUBEINIT_PUBLIC_URL?)" in response.text
+
+
+def test_readme_lists_every_setting():
+    from app.settings import markdown_table
+    from tests.dockerfile import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert f"<!-- settings:start -->\n{markdown_table()}<!-- settings:end -->" in readme, "run: python3 -m app.params"
