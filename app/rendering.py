@@ -54,7 +54,8 @@ class Rendered:
 
 
 def context(options: Options, base_url: str, settings: Settings) -> dict[str, Any]:
-    query = canonical_query(options)
+    # The fleet's defaults are named too: the URL gives the same script wherever, whenever it is fetched.
+    query = canonical_query(options, pinned=settings.option_defaults)
     return {
         "version": __version__,
         "base_url": base_url,
