@@ -112,10 +112,10 @@ class Settings(BaseSettings):
     @field_validator("option_defaults")
     @classmethod
     def _check_defaults(cls, defaults: dict[str, str]) -> dict[str, str]:
-        from app.params import canonical_name, parse_pairs
+        from app.params import canonical_name, parse_pairs, text
 
-        parse_pairs(defaults.items())  # OptionError (a ValueError) names the wrong option
-        return {canonical_name(name): raw for name, raw in defaults.items()}
+        options = parse_pairs(defaults.items())  # OptionError (a ValueError) names the wrong option
+        return {name: text(getattr(options, name)) for name in map(canonical_name, defaults)}
 
     def with_defaults(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Query pairs, preceded by the fleet's option defaults for the options the query does not name."""

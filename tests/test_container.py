@@ -91,6 +91,7 @@ def free_port() -> int:
 class Service:
     url: str
     process: subprocess.Popen
+    env: dict[str, str]
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         request = urllib.request.Request(self.url + path, headers=headers or {})
@@ -121,7 +122,7 @@ def serve(venv: Path, root: Path, **env: str) -> Iterator[Service]:
     log = tempfile.TemporaryFile()
     command = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", *dockerfile.command()]
     process = subprocess.Popen(command, cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    service = Service(f"http://127.0.0.1:{port}", process)
+    service = Service(f"http://127.0.0.1:{port}", process, environment)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -153,6 +154,17 @@ def service(image_venv: Path, workdir: Path) -> Iterator[Service]:
 def test_probes_answer(service: Service):
     assert service.get("/healthz") == (200, "ok\n")
     assert service.get("/readyz") == (200, "ok\n")
+
+
+def test_the_image_healthcheck_passes(service: Service, image_venv: Path, workdir: Path):
+    (check,) = dockerfile.of("HEALTHCHECK")
+    argv = dockerfile.exec_form(check.partition(" CMD ")[2])
+    env = {**service.env, "PATH": f"{image_venv}/bin:/usr/bin:/bin"}
+    as_user = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"]
+    assert subprocess.run([*as_user, *argv], cwd=workdir, env=env, timeout=10, check=False).returncode == 0
+    env["UVICORN_PORT"] = str(free_port())  # nothing listens there: the check must fail
+    assert subprocess.run([*as_user, *argv], cwd=workdir, env=env, capture_output=True, timeout=10,
+                          check=False).returncode != 0
 
 
 def test_runs_as_the_image_user_and_writes_nothing(service: Service, workdir: Path):

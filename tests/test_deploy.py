@@ -56,7 +56,7 @@ def test_every_object_is_valid_kubernetes(kustomization: str, version: str):
 def test_the_overlay_deploys_every_piece():
     kinds = {o["kind"] for o in build(OVERLAYS[0])}
     assert {"Namespace", "ServiceAccount", "ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
-            "PodDisruptionBudget", "Ingress"} <= kinds
+            "PodDisruptionBudget", "NetworkPolicy", "Ingress"} <= kinds
 
 
 def container(objects: tuple[dict, ...]) -> dict:
@@ -116,8 +116,12 @@ def test_everything_selects_the_pods_it_means(kustomization: str):
     spreads = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert {s["topologyKey"] for s in spreads} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
     assert all(selected(s["labelSelector"]["matchLabels"]) for s in spreads)
-    service_port = one(objects, "Service")["spec"]["ports"][0]
-    assert service_port["targetPort"] == container(objects)["ports"][0]["name"]
+    port_name = container(objects)["ports"][0]["name"]
+    assert one(objects, "Service")["spec"]["ports"][0]["targetPort"] == port_name
+    policy = one(objects, "NetworkPolicy")["spec"]
+    assert selected(policy["podSelector"]["matchLabels"])
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and "egress" not in policy  # it calls out to nothing
+    assert policy["ingress"] == [{"ports": [{"port": port_name, "protocol": "TCP"}]}]
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)

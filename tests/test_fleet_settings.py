@@ -64,7 +64,8 @@ def test_mirrored(ref, expected):
 
 
 def test_fleet_defaults_apply_when_the_query_is_silent(settings_env):
-    client = settings_env(KUBEINIT_OPTION_DEFAULTS='{"kubernetes-version": "1.36", "nodelocal_dnscache": "1"}')
+    client = settings_env(KUBEINIT_OPTION_DEFAULTS='{"kubernetes-version": "1.36", "nodelocal_dnscache": "yes"}')
+    assert get_settings().option_defaults == {"kubernetes_version": "1.36", "nodelocal_dnscache": "1"}  # canonical
     body = client.get("/kubernetes-init").text
     assert header(body, "KUBERNETES_VERSION") == "1.36" and header(body, "NODELOCAL_DNSCACHE") == "1"
     # the script names its own values: the reproduce URL gives the same script even if the defaults change
