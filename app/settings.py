@@ -149,8 +149,8 @@ def markdown_table() -> str:
     lines = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        shown = json.dumps(default, default=str) if isinstance(default, (dict, list)) else default
-        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {f'`{shown}`' if shown is not None else '(unset)'} | {field.description} |")
+        shown = "(unset)" if default is None else f"`{json.dumps(default, default=str) if isinstance(default, (dict, list)) else default}`"
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(lines) + "\n"
 
 
