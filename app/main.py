@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from app import __version__, errors
+from app import __version__, errors, metrics
 from app.routes import health, scripts, web
 
 app = FastAPI(
@@ -16,3 +16,4 @@ app.include_router(scripts.router)
 app.include_router(health.router)
 app.include_router(web.router)
 errors.install(app)
+metrics.install(app)

@@ -239,14 +239,15 @@ def _problem(error: Any) -> tuple[str, str]:
     return name, str(cause) if cause is not None else error["msg"]
 
 
-def canonical_query(options: Options) -> str:
-    """The non-default options, in model order, as name=value: equal options give equal strings."""
+def canonical_query(options: Options, pinned: Iterable[str] = ()) -> str:
+    """The non-default options, and those named in ``pinned``, in model order, as name=value:
+    equal options give equal strings."""
     from urllib.parse import quote
 
     return "&".join(
         f"{name}={quote(text(getattr(options, name)), safe='./:')}"
         for name in NAMES
-        if getattr(options, name) != getattr(DEFAULTS, name)
+        if getattr(options, name) != getattr(DEFAULTS, name) or name in pinned
     )
 
 
@@ -336,7 +337,9 @@ def markdown_actions() -> str:
 
 def readme_blocks() -> dict[str, str]:
     """The README's generated blocks, by marker name."""
-    return {"options": markdown_table(), "actions": markdown_actions()}
+    from app import settings
+
+    return {"options": markdown_table(), "actions": markdown_actions(), "settings": settings.markdown_table()}
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -51,7 +54,8 @@ class Rendered:
 
 
 def context(options: Options, base_url: str, settings: Settings) -> dict[str, Any]:
-    query = canonical_query(options)
+    # The fleet's defaults are named too: the URL gives the same script wherever, whenever it is fetched.
+    query = canonical_query(options, pinned=settings.option_defaults)
     return {
         "version": __version__,
         "base_url": base_url,
@@ -67,7 +71,14 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
     }
 
 
+# Called after every render() with (cache hit?, seconds taken); app.metrics adds one.
+RENDER_OBSERVERS: list[Callable[[bool, float], None]] = []
+# Set by _render, which runs only on a cache miss; per thread, as routes render in a thread pool.
+_call = threading.local()
+
+
 def _render(template: str, options: Options, base_url: str) -> Rendered:
+    _call.missed = True
     settings = get_settings()
     ctx = context(options, base_url, settings)
     body = ENVIRONMENT.get_template(template).render(ctx)
@@ -81,7 +92,13 @@ def _cached():
 
 def render(template: str, options: Options, base_url: str) -> Rendered:
     """Render a script; equal (template, options, base URL) give byte-identical, cached output."""
-    return _cached()(template, options, base_url)
+    _call.missed = False
+    start = time.perf_counter()
+    rendered = _cached()(template, options, base_url)
+    seconds = time.perf_counter() - start
+    for observe in RENDER_OBSERVERS:
+        observe(not _call.missed, seconds)
+    return rendered
 
 
 def render_error(problems: list[tuple[str, str]]) -> str:

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "KUBEINIT_"
+# A registry host (with an optional port), and an image or repository reference under one.
+REGISTRY_RE = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?"
+IMAGE_RE = r"^[a-z0-9][a-z0-9.\-/:@_]*$"
+
+
+def mirrored(ref: str, mirrors: dict[str, str]) -> str:
+    """``ref`` (an image, a repository or a bare registry) pulled through the mirror of its registry,
+    if there is one. A first part without a dot or port is Docker Hub's, as docker reads it."""
+    first, slash, rest = ref.partition("/")
+    if "." in first or ":" in first or first == "localhost":
+        registry, path = first, slash + rest
+    else:
+        registry, path = "docker.io", "/" + ref
+    mirror = mirrors.get(registry)
+    return mirror + path if mirror else ref
 
 
 def _base_url(value: str | None) -> str | None:
@@ -43,7 +59,20 @@ class Settings(BaseSettings):
     )
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=lambda: [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")],
-        description="Peers whose X-Forwarded-Proto and X-Forwarded-Host headers are believed.",
+        description="Peers (a JSON list of addresses or networks) whose X-Forwarded-Proto and "
+        "X-Forwarded-Host headers are believed when the public URL is unset.",
+    )
+    option_defaults: dict[str, str] = Field(
+        default_factory=dict,
+        description="Installer option defaults for this fleet, a JSON object by option name, e.g. "
+        '`{"kubernetes_version": "1.36", "weave_version": "2.9.0"}`: used when the query does not name '
+        "the option; the script's header and its reproduce URL then carry the value.",
+    )
+    image_registry_mirrors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Registry mirrors, a JSON object, e.g. "
+        '`{"docker.io": "mirror.example.com/dockerhub", "registry.k8s.io": "mirror.example.com/k8s"}`: '
+        "every image setting below whose registry is a key is pulled from the mirror instead.",
     )
     render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
     weave_repositories: dict[str, str] = Field(
@@ -61,9 +90,47 @@ class Settings(BaseSettings):
     )
     nodelocaldns_image: str = Field(
         "registry.k8s.io/dns/k8s-dns-node-cache:1.26.8",
-        pattern=r"^[a-z0-9][a-z0-9.\-/:@_]*$",
+        pattern=IMAGE_RE,
         description="Image of the NodeLocal DNSCache DaemonSet.",
     )
+    kubeadm_image_repository: str = Field(
+        "registry.k8s.io",
+        pattern=IMAGE_RE,
+        description="Repository of the control plane images (kubeadm's imageRepository).",
+    )
+
+    @field_validator("image_registry_mirrors")
+    @classmethod
+    def _check_mirrors(cls, mirrors: dict[str, str]) -> dict[str, str]:
+        for registry, mirror in mirrors.items():
+            if not re.fullmatch(REGISTRY_RE, registry):
+                raise ValueError(f"{registry!r} is not a registry host such as docker.io or registry.k8s.io")
+            if not re.fullmatch(IMAGE_RE, mirror):
+                raise ValueError(f"{registry}: {mirror!r} is not a registry host with an optional path")
+        return mirrors
+
+    @field_validator("weave_repositories", "nodelocaldns_image", "kubeadm_image_repository")
+    @classmethod
+    def _mirror(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
+        mirrors = info.data.get("image_registry_mirrors", {})
+        if isinstance(value, dict):
+            return {key: mirrored(ref, mirrors) for key, ref in value.items()}
+        return mirrored(value, mirrors)
+
+    @field_validator("option_defaults")
+    @classmethod
+    def _check_defaults(cls, defaults: dict[str, str]) -> dict[str, str]:
+        from app.params import canonical_name, parse_pairs, text
+
+        options = parse_pairs(defaults.items())  # OptionError (a ValueError) names the wrong option
+        return {name: text(getattr(options, name)) for name in map(canonical_name, defaults)}
+
+    def with_defaults(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Query pairs, preceded by the fleet's option defaults for the options the query does not name."""
+        from app.params import canonical_name
+
+        given = {canonical_name(name) for name, _ in pairs}
+        return [(name, raw) for name, raw in self.option_defaults.items() if name not in given] + pairs
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -83,6 +150,16 @@ def unknown_environment(environ: os._Environ[str] | dict[str, str]) -> list[str]
         close = difflib.get_close_matches(key.upper(), sorted(known), n=1)
         problems.append(f"{key}: unknown setting" + (f" (did you mean {close[0]}?)" if close else ""))
     return problems
+
+
+def markdown_table() -> str:
+    """The README's table of settings."""
+    lines = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "(unset)" if default is None else f"`{json.dumps(default, default=str) if isinstance(default, (dict, list)) else default}`"
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines) + "\n"
 
 
 @lru_cache

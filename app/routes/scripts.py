@@ -54,8 +54,10 @@ def query_parameters() -> list[dict[str, Any]]:
 
 
 def query_options(request: Request) -> Options:
-    """Options from the raw query string: both spellings, strict values, repeats and unknown names checked."""
-    return parse_pairs(parse_qsl(request.url.query, keep_blank_values=True))
+    """Options from the raw query string: both spellings, strict values, repeats and unknown names checked.
+
+    Options the query leaves out take the fleet's defaults (setting ``option_defaults``)."""
+    return parse_pairs(get_settings().with_defaults(parse_qsl(request.url.query, keep_blank_values=True)))
 
 
 SCRIPT_DOC: dict[str, Any] = {

@@ -1,0 +1,97 @@
+"""Prometheus metrics: requests by route and status, render cache hits and misses, render time.
+
+With several uvicorn workers (``WEB_CONCURRENCY`` > 1) each worker counts for itself; set
+``PROMETHEUS_MULTIPROC_DIR`` to a directory on a writable file system (made if missing) and ``/metrics``
+adds them all up. Counters from earlier processes stay in it, so totals never go back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, multiprocess
+from prometheus_client.exposition import choose_encoder
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.rendering import RENDER_OBSERVERS
+
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)  # e.g. /tmp/metrics, on the pod's writable /tmp
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"  # any path no route serves: one label, however many paths are probed
+
+REQUESTS = Counter(
+    "kubeinit_http_requests", "HTTP requests answered, by route template, method and status.", ["route", "method", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "kubeinit_http_request_duration_seconds", "Time to answer an HTTP request, by route template.", ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+CACHE_HITS = Counter("kubeinit_render_cache_hits", "Scripts served from the render cache.")
+CACHE_MISSES = Counter("kubeinit_render_cache_misses", "Scripts rendered because the render cache did not hold them.")
+RENDER_SECONDS = Histogram(
+    "kubeinit_render_duration_seconds", "Time to get a rendered script, by render cache outcome.", ["cache"],
+    buckets=(0.00001, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+
+
+def observe_render(hit: bool, seconds: float) -> None:
+    (CACHE_HITS if hit else CACHE_MISSES).inc()
+    RENDER_SECONDS.labels("hit" if hit else "miss").observe(seconds)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request under its route template (``/kubernetes-init``), never the raw path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", UNMATCHED)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            REQUESTS.labels(route, method, str(status)).inc()
+            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - start)
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    registry = REGISTRY
+    if MULTIPROC_DIR:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, MULTIPROC_DIR)
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(registry), media_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI) -> None:
+    """Count requests and renders, and serve ``/metrics``."""
+    if int(os.environ.get("WEB_CONCURRENCY", "1") or 1) > 1 and not MULTIPROC_DIR:
+        logging.getLogger(__name__).warning(
+            "WEB_CONCURRENCY > 1 without PROMETHEUS_MULTIPROC_DIR: each scrape of /metrics sees one worker only"
+        )
+    disable_created_metrics()  # no *_created series beside every counter and histogram
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(router)
+    RENDER_OBSERVERS.append(observe_render)

@@ -1,0 +1,105 @@
+"""Fleet settings: option defaults and registry mirrors reach the script; bad settings stop readiness."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import rendering
+from app.main import app
+from app.routes import health
+from app.settings import Settings, get_settings, mirrored
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Set KUBEINIT_* variables for one test; the cached settings, render cache and readiness follow."""
+
+    def clear():
+        get_settings.cache_clear()
+        rendering._cached.cache_clear()
+        health._ready.cache_clear()
+
+    def set_env(**values: str) -> TestClient:
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        clear()
+        return TestClient(app)
+
+    yield set_env
+    monkeypatch.undo()
+    clear()
+
+
+def header(body: str, name: str) -> str:
+    return re.search(rf"^{name}=(.*)$", body, re.M).group(1)
+
+
+MIRRORS = '{"docker.io": "mirror.example.com/hub", "registry.k8s.io": "mirror.example.com:5000/k8s"}'
+
+
+def test_mirrors_replace_the_registry_of_every_image(settings_env):
+    body = settings_env(KUBEINIT_IMAGE_REGISTRY_MIRRORS=MIRRORS).get("/kubernetes-init?weave_version=2.9.0").text
+    assert header(body, "WEAVE_REPOSITORY") == "mirror.example.com/hub/rajchaudhuri"
+    assert header(body, "NODELOCALDNS_IMAGE") == "mirror.example.com:5000/k8s/dns/k8s-dns-node-cache:1.26.8"
+    assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "mirror.example.com:5000/k8s"
+
+
+def test_without_mirrors_images_come_from_their_registries(settings_env):
+    body = settings_env().get("/kubernetes-init").text
+    assert header(body, "WEAVE_REPOSITORY") == "docker.io/weaveworks"
+    assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "registry.k8s.io"
+
+
+@pytest.mark.parametrize(("ref", "expected"), [
+    ("weaveworks/weave-kube:2.8.1", "hub.local/weaveworks/weave-kube:2.8.1"),  # no registry: Docker Hub
+    ("docker.io/weaveworks", "hub.local/weaveworks"),
+    ("quay.io/coreos/etcd:v3", "quay.io/coreos/etcd:v3"),  # no mirror for it: unchanged
+    ("localhost:5000/x", "localhost:5000/x"),
+])
+def test_mirrored(ref, expected):
+    assert mirrored(ref, {"docker.io": "hub.local"}) == expected
+
+
+def test_fleet_defaults_apply_when_the_query_is_silent(settings_env):
+    client = settings_env(KUBEINIT_OPTION_DEFAULTS='{"kubernetes-version": "1.36", "nodelocal_dnscache": "yes"}')
+    assert get_settings().option_defaults == {"kubernetes_version": "1.36", "nodelocal_dnscache": "1"}  # canonical
+    body = client.get("/kubernetes-init").text
+    assert header(body, "KUBERNETES_VERSION") == "1.36" and header(body, "NODELOCAL_DNSCACHE") == "1"
+    # the script names its own values: the reproduce URL gives the same script even if the defaults change
+    assert header(body, "KUBEINIT_QUERY") == "'nodelocal_dnscache=1&kubernetes_version=1.36'"
+    body = client.get("/kubernetes-init?kubernetes_version=1.37&nodelocal-dnscache=0").text
+    assert header(body, "KUBERNETES_VERSION") == "1.37" and header(body, "NODELOCAL_DNSCACHE") == "0"
+    # even values equal to the built-in defaults: this server would otherwise fill in its own
+    assert header(body, "KUBEINIT_QUERY") == "'nodelocal_dnscache=0&kubernetes_version=1.37'"
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("IMAGE_REGISTRY_MIRRORS", '{"https://docker.io": "m.example.com"}', "is not a registry host"),
+    ("IMAGE_REGISTRY_MIRRORS", '{"docker.io": "m.example.com/x y"}', "is not a registry host with an optional path"),
+    ("IMAGE_REGISTRY_MIRRORS", '{"docker.io": "m.example.com/$(reboot)"}', "is not a registry host with an optional path"),
+    ("OPTION_DEFAULTS", '{"kubernetes_versoin": "1.36"}', "did you mean kubernetes_version"),
+    ("OPTION_DEFAULTS", '{"kubernetes_version": "1.20"}', "'1.20' is not one of 1.35, 1.36, 1.37"),
+])
+def test_bad_fleet_settings_are_refused_by_name(monkeypatch, name, value, message):
+    monkeypatch.setenv(f"KUBEINIT_{name}", value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings()
+
+
+def test_bad_settings_make_the_pod_unready_not_dead(settings_env):
+    client = settings_env(KUBEINIT_PUBLIC_URLS="https://x.example.com")
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "KUBEINIT_PUBLIC_URLS: unknown setting (did you mean KUBEINIT_PUBLIC_URL?)" in response.text
+
+
+def test_readme_lists_every_setting():
+    from app.settings import markdown_table
+    from tests.dockerfile import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert f"<!-- settings:start -->\n{markdown_table()}<!-- settings:end -->" in readme, "run: python3 -m app.params"
