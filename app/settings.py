@@ -12,6 +12,8 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "KUBEINIT_"
+# An image or repository reference: it is written into manifests, so no quotes, spaces or newlines.
+IMAGE_RE = r"^[a-z0-9][a-z0-9.\-/:@_]*$"
 
 
 def _base_url(value: str | None) -> str | None:
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
         description="Peers whose X-Forwarded-Proto and X-Forwarded-Host headers are believed.",
     )
     render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
-    weave_repositories: dict[str, str] = Field(
+    weave_repositories: dict[str, Annotated[str, Field(pattern=IMAGE_RE)]] = Field(
         default_factory=lambda: {
             "2.8.1": "docker.io/weaveworks",
             "2.9.0": "docker.io/rajchaudhuri",
@@ -52,8 +54,13 @@ class Settings(BaseSettings):
     )
     nodelocaldns_image: str = Field(
         "registry.k8s.io/dns/k8s-dns-node-cache:1.26.8",
-        pattern=r"^[a-z0-9][a-z0-9.\-/:@_]*$",
+        pattern=IMAGE_RE,
         description="Image of the NodeLocal DNSCache DaemonSet.",
+    )
+    dns_test_image: str = Field(
+        "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.3",
+        pattern=IMAGE_RE,
+        description="Image of the short-lived pod the troubleshoot script runs nslookup in.",
     )
 
     @model_validator(mode="after")
