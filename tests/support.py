@@ -41,23 +41,36 @@ def run_bash(script: str, *args: str, cwd: Path | None = None, env: dict[str, st
 
 STUB = """#!/bin/sh
 # Recording stub: appends its name and arguments, shell-quoted, to $STUB_LOG; saves stdin when piped.
+STUB_LOG=${STUB_LOG:-%(log)s}
 n=$(wc -l <"$STUB_LOG" 2>/dev/null || echo 0)
-if [ ! -t 0 ]; then cat >"$STUB_LOG.stdin.$n" 2>/dev/null || true; fi
-{ printf '%s' "$(basename "$0")"; for a in "$@"; do printf " '%s'" "$(printf '%s' "$a" | sed "s/'/'\\\\\\\\''/g")"; done; echo; } >>"$STUB_LOG"
+stdin_file=/dev/null
+if [ ! -t 0 ]; then stdin_file=$STUB_LOG.stdin.$n; cat >"$stdin_file" 2>/dev/null || true; fi
+{ printf '%%s' "$(basename "$0")"; for a in "$@"; do printf " '%%s'" "$(printf '%%s' "$a" | sed "s/'/'\\\\\\\\''/g")"; done; echo; } >>"$STUB_LOG"
 """
 
 
 class Stubs:
-    """A directory of recording stubs to put first on PATH."""
+    """A directory of recording stubs to put first on PATH.
 
-    def __init__(self, directory: Path, names: list[str]):
+    behaviour maps a stub's name to a POSIX sh snippet run after recording, with the
+    arguments in "$@" and the saved stdin readable from "$stdin_file": it may print canned
+    output, keep state in files, or fail (``exit 1``). log_path is where the stubs write their
+    log as they see it (for stubs run under chroot); it defaults to ``directory/calls.log``.
+    """
+
+    def __init__(self, directory: Path, names: list[str], behaviour: dict[str, str] | None = None,
+                 log_path: str | None = None):
         self.dir = directory
         self.log = directory / "calls.log"
         directory.mkdir(parents=True, exist_ok=True)
         self.log.write_text("")
+        behaviour = behaviour or {}
+        unknown = set(behaviour) - set(names)
+        if unknown:
+            raise ValueError(f"behaviour for commands that are not stubbed: {sorted(unknown)}")
         for name in names:
             path = directory / name
-            path.write_text(STUB)
+            path.write_text(STUB % {"log": shlex.quote(log_path or str(self.log))} + behaviour.get(name, "") + "\n")
             path.chmod(0o755)
 
     def env(self) -> dict[str, str]:
@@ -65,3 +78,8 @@ class Stubs:
 
     def calls(self) -> list[list[str]]:
         return [shlex.split(line) for line in self.log.read_text().splitlines()]
+
+    def stdin(self, index: int) -> str:
+        """What the index-th call (0-based, as in calls()) read on stdin."""
+        saved = self.log.with_name(f"{self.log.name}.stdin.{index}")
+        return saved.read_text() if saved.exists() else ""
