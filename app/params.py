@@ -298,6 +298,38 @@ ACTIONS: tuple[Action, ...] = (
            "Needs no root, changes nothing."),
     Action("troubleshoot", "Check Weave Net (weave status and status connections in a weave-net pod), the NodeLocal "
            "DNSCache pods and an in-cluster DNS lookup, and explain the results. Starts one short-lived test pod."),
+    Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports) and exit. "
+           "Changes nothing."),
+    Action("reset", "Undo the install: kubeadm reset, CNI config, the added repositories, sysctl and module "
+           "files, the commented-out swap lines. Asks first unless given yes."),
+    Action("yes", "Answer yes to reset's question, for unattended runs.", switch=True),
+    Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported.", switch=True),
+)
+
+
+@dataclass(frozen=True)
+class JoinFlag:
+    """A flag of the join script only: never a query parameter, so a token never reaches the service."""
+
+    name: str
+    placeholder: str
+    pattern: str
+    description: str
+
+    @property
+    def variable(self) -> str:
+        return "JOIN_" + self.name.upper().replace("-", "_")
+
+
+_HOST_PORT = rf"({IPV4_RE[1:-1]}|{DOMAIN_RE[1:-1]})(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{{2}}|6[0-4][0-9]{{3}}|[1-5][0-9]{{4}}|[1-9][0-9]{{0,3}}))?"
+JOIN_FLAGS: tuple[JoinFlag, ...] = (
+    JoinFlag("api-server", "HOST:PORT", f"^{_HOST_PORT}$",
+             "The control plane's API server, as printed by kubernetes-init (port 6443 when left out)."),
+    JoinFlag("token", "TOKEN", r"^[a-z0-9]{6}\.[a-z0-9]{16}$",
+             "Bootstrap token (abcdef.0123456789abcdef); make one on the control plane with "
+             "kubeadm token create --print-join-command."),
+    JoinFlag("ca-cert-hash", "sha256:HEX", r"^sha256:[a-f0-9]{64}$",
+             "Hash of the cluster CA's public key, as printed by kubernetes-init."),
 )
 
 

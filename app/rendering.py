@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from app import __version__
-from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, NAMES, Options, canonical_query, describe, flag, text
+from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, text
 from app.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -59,6 +59,7 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
         "values": {name: getattr(options, name) for name in NAMES},
         "options": describe(),
         "actions": ACTIONS,
+        "join_flags": JOIN_FLAGS,
         "ipv4_pattern": IPV4_RE,
         "domain_pattern": DOMAIN_RE,
         "settings": settings,

@@ -5,7 +5,7 @@
     result = machine.run(script, "dry-run")       # -> tests.support.Run
     machine.read("/etc/sysctl.d/…")               # what the runs left behind (None: absent)
     machine.calls()                               # stubbed commands, argv lists, in call order
-    machine.snapshot()                            # {path: digest} of every file the runs changed
+    machine.changes()                             # {path: digest or "deleted"}: what the runs changed
 
 ``base()`` builds the root file system once with ``debootstrap --variant=minbase`` and keeps it
 under ``/var/cache/kubeinit-tests/``, keyed by the recipe (suite, packages, mirror): a change
@@ -174,12 +174,19 @@ case $1 in
   is-enabled) [ -e "{STATE}/units/$unit.enabled" ] ;;
   is-active) [ -e "{STATE}/units/$unit.active" ] ;;
 esac""",
-    "modprobe": f'mkdir -p {STATE}/modules; for a in "$@"; do case $a in -*) ;; *) touch "{STATE}/modules/$a" ;; esac; done',
+    "modprobe": 'for a in "$@"; do case $a in -*) ;; *) mkdir -p "/sys/module/$a" ;; esac; done',
+    "apt-mark": f"""mkdir -p {STATE}; case $1 in
+  hold) shift; for a in "$@"; do echo "$a" >>{STATE}/held; done ;;
+  unhold) shift; for a in "$@"; do sed -i "/^$a\\$/d" {STATE}/held 2>/dev/null; done ;;
+  showhold) sort -u {STATE}/held 2>/dev/null || true ;;
+esac""",
     "sysctl": f"""mkdir -p {STATE}; case $1 in
   -n) cat "{STATE}/sysctl.$2" 2>/dev/null || echo 0 ;;
   --system|-p) cat /etc/sysctl.d/*.conf 2>/dev/null | sed -n 's/^\\([a-z0-9_.]*\\) *= *\\(.*\\)/\\1 \\2/p' |
     while read -r k v; do echo "$v" >"{STATE}/sysctl.$k"; done ;;
 esac""",
+    # swapoff -a empties the machine's fake /proc/swaps (when it has one: Machine(swaps=...)).
+    "swapoff": """if [ "$1" = -a ]; then h=$(head -n1 /proc/swaps); printf '%s\\n' "$h" 2>/dev/null >/proc/swaps || true; fi""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
     # kubeadm init writes the admin kubeconfig as the real one does; the rest answers queries.
@@ -189,7 +196,7 @@ kind: Config" >/etc/kubernetes/admin.conf; touch /etc/kubernetes/kubelet.conf ;;
   join) mkdir -p /etc/kubernetes; touch /etc/kubernetes/kubelet.conf ;;
   reset) rm -rf /etc/kubernetes/manifests /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki ;;
   token) echo "kubeadm join {ADDRESS}:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:{"0" * 62}aa" ;;
-  version) echo "${{KUBEADM_VERSION:-v1.37.3}}" ;;
+  version) v=$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null); [ -n "$v" ] || exit 127; echo "v${{v%%-*}}" ;;
   config) echo "registry.k8s.io/pause:3.10.1" ;;
 esac""",
     "kubectl": """case "$*" in
@@ -198,9 +205,11 @@ esac""",
   *"wait"*) echo "node/node1 condition met" ;;
 esac""",
     # Repository keys: curl prints an armoured key, gpg --dearmor writes it where asked.
-    "curl": 'echo "-----BEGIN PGP PUBLIC KEY BLOCK-----"; echo "stub key"; echo "-----END PGP PUBLIC KEY BLOCK-----"',
-    "gpg": """out=; prev=; for a in "$@"; do [ "$prev" = -o ] || [ "$prev" = --output ] && out=$a; prev=$a; done
-[ -z "$out" ] || cp "$stdin_file" "$out\"""",
+    "curl": """out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
+printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "-----END PGP PUBLIC KEY BLOCK-----" >"$out\"""",
+    "gpg": """out=; prev=; in=$stdin_file; for a in "$@"; do [ "$prev" = -o ] || [ "$prev" = --output ] && out=$a; prev=$a; done
+[ -f "$prev" ] && [ "$prev" != "$out" ] && in=$prev
+[ -z "$out" ] || cp "$in" "$out\"""",
 }
 
 
@@ -249,7 +258,7 @@ class Machine:
                            log_path=f"{STUB_DIR}/calls.log")
         self.write("/etc/os-release", OS_RELEASES.get(os_release, os_release))
         self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
-        self._baseline = self.snapshot()
+        self._baseline: dict[str, str] | None = None  # taken just before the first run
 
     def path(self, inside: str) -> Path:
         """Where a path of the machine lies in its upper directory (the layer the runs write)."""
@@ -280,6 +289,8 @@ class Machine:
         return os.path.lexists(self.lower / inside.lstrip("/"))
 
     def run(self, script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+        if self._baseline is None:
+            self._baseline = self.snapshot()
         mounts = [
             f"mount -t overlay overlay -o lowerdir={self.lower},upperdir={self.upper},workdir={self.work} {self.merged}",
             f"mount -t proc proc {self.merged}/proc",
@@ -310,7 +321,7 @@ class Machine:
         result = {}
         for path in sorted(self.upper.rglob("*")):
             inside = "/" + str(path.relative_to(self.upper))
-            if inside.startswith(("/tmp/", STUB_DIR + "/", "/root/.")) or path.is_dir() and not path.is_symlink():
+            if inside.startswith(("/tmp/", STUB_DIR + "/")) or path.is_dir() and not path.is_symlink():
                 continue
             if path.is_symlink():
                 digest = "-> " + os.readlink(path)
@@ -322,6 +333,7 @@ class Machine:
         return result
 
     def changes(self) -> dict[str, str]:
-        """What the runs changed since the machine was made: {path: digest or "deleted"}."""
+        """What the runs changed (since just before the first): {path: digest or "deleted"}."""
         now = self.snapshot()
-        return {p: d for p, d in now.items() if self._baseline.get(p) != d}
+        baseline = now if self._baseline is None else self._baseline
+        return {p: d for p, d in now.items() if baseline.get(p) != d}

@@ -149,6 +149,10 @@ def test_the_post_install_summary_on_a_single_host(machine) -> None:
     result = machine.run(render_script())
     assert result.returncode == 0, result.stderr
     commands = machine.commands()
+    control_plane = next(i for i, c in enumerate(commands) if c.startswith("kubeadm init"))
+    weave = commands.index("kubectl apply -f -")
+    join = next(i for i, c in enumerate(commands) if c.startswith("kubeadm token create"))
+    assert control_plane < weave < join  # the network comes once the control plane is up
     rollout = commands.index("kubectl -n kube-system rollout status daemonset/weave-net --timeout=300s")
     status = commands.index("kubectl -n kube-system exec weave-net-x7k2p -c weave -- /home/weave/weave --local status")
     assert rollout < status

@@ -81,3 +81,11 @@ def kubernetes_troubleshoot(request: Request, options: Annotated[Options, Depend
 
 add_script_route("/kubernetes-troubleshoot", kubernetes_troubleshoot,
                  "Weave Net, NodeLocal DNSCache and DNS checks, explained: curl -sSL URL | sudo bash")
+
+
+def kubernetes_node_join(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
+    return script_response("kubernetes-node-join.sh.j2", request, options)
+
+
+add_script_route("/kubernetes-node-join", kubernetes_node_join,
+                 "Joins a host to the cluster: the command kubernetes-init prints, with api-server, token and ca-cert-hash flags")

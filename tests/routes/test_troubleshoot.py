@@ -14,7 +14,8 @@ def test_serves_the_troubleshoot_script_with_the_query_baked_in() -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/x-shellscript")
     body = response.text
-    assert body.startswith("#!/usr/bin/env bash\n# kubernetes-troubleshoot, rendered by kubeinit")
+    assert body.startswith("#!/usr/bin/env bash\n")
+    assert "\n# kubernetes-troubleshoot, rendered by kubeinit" in body
     assert "\nCLUSTER_DOMAIN=corp.example\n" in body and "\nNODELOCAL_ADDRESS=169.254.25.10\n" in body
     assert body.endswith('{ main "$@"; }\n')
 
