@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")],
         description="Peers whose X-Forwarded-Proto and X-Forwarded-Host headers are believed.",
     )
+    docs_url: Annotated[str | None, AfterValidator(_base_url)] = Field(
+        None,
+        description="Where this project's README is published (e.g. https://github.com/ORG/kubeinit/blob/main/README.md): "
+        "the installer's network warnings link to its #networking section. Unset: they name the section.",
+    )
     render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
     weave_repositories: dict[str, Annotated[str, Field(pattern=IMAGE_RE)]] = Field(
         default_factory=lambda: {
