@@ -197,8 +197,9 @@ def test_ipvs_mode_points_the_kubelets_at_the_cache_once_and_reset_reverts_it(ma
     assert machine.read("/var/lib/kubelet/config.yaml") == pointed
     commands = machine.commands()
     assert commands.count("systemctl restart kubelet") == 1
-    assert commands.index("systemctl restart kubelet") < commands.index(
-        "kubectl -n kube-system rollout status daemonset/node-local-dns --timeout=300s")
+    # Only once the cache answers: pods created meanwhile would otherwise get a dead resolver.
+    assert commands.index("kubectl -n kube-system rollout status daemonset/node-local-dns --timeout=300s") < \
+        commands.index("systemctl restart kubelet")
 
     again = machine.run(script, "nodelocal-dnscache")
     assert again.returncode == 0, again.stderr
