@@ -301,7 +301,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports) and exit. "
            "Changes nothing."),
     Action("reset", "Undo the install: kubeadm reset, CNI config, the added repositories, sysctl and module "
-           "files, the commented-out swap lines. Asks first unless given yes."),
+           "files; restores the swap lines of /etc/fstab. Asks first unless given yes."),
     Action("yes", "Answer yes to reset's question, for unattended runs.", switch=True),
     Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported.", switch=True),
 )

@@ -257,3 +257,13 @@ def test_join_without_its_flags_stops_before_any_change(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "missing token ca-cert-hash" in result.stderr
     assert host.changes() == {} and host.calls() == []
+
+
+def test_join_dry_run_shows_kubeadm_join_and_writes_nothing(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    script = render_script("kubernetes-node-join.sh.j2")
+    result = host.run(script, "api-server=cp.example.com", f"token={TOKEN}", f"ca-cert-hash={HASH}", "dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"+ 'kubeadm' 'join' 'cp.example.com:6443' '--token' '{TOKEN}'" in result.stdout
+    assert host.changes() == {}
+    assert TOKEN not in result.stderr
