@@ -161,6 +161,12 @@ def test_warnings_link_the_published_readme_when_the_service_knows_it(tmp_path: 
     assert esp.endswith(f"See the README, section Networking: {docs}#networking")
 
 
+def test_joining_hosts_get_the_same_preflight(tmp_path: Path) -> None:
+    join = render_script("kubernetes-node-join.sh.j2")
+    kernel, esp, udp = warnings(preflight(join, tmp_path, "4.1.12", "", NFT_DROPS))
+    assert "older than 4.2" in kernel and "drop IPSec ESP" in esp and "drop UDP 6783/6784" in udp
+
+
 def test_rules_that_accept_weave_traffic_silence_a_default_deny(script, tmp_path: Path) -> None:
     assert warnings(preflight(script, tmp_path, "6.1.0", UFW_ALLOWS_WEAVE)) == []
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests import weave_samples as samples
-from tests.network_support import by_key, container, env_of, without_main
+from tests.network_support import container, env_of
 from tests.support import render_script
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
@@ -206,7 +206,7 @@ def test_ipvs_mode_points_the_kubelets_at_the_cache_once_and_reset_reverts_it(ma
     assert machine.commands().count("systemctl restart kubelet") == 1  # nothing left to change
     assert len(applied(machine, "ConfigMap", "kubelet-config")) == 1
 
-    reset = machine.run(without_main(script) + "DRY_RUN=0\nnetwork_reset\n")
+    reset = machine.run(script, "reset", "yes")
     assert reset.returncode == 0, reset.stderr
     assert machine.read("/var/lib/kubelet/config.yaml") == KUBELET_CONFIG
     assert machine.read(f"{KUBE}/kubelet-config") == KUBELET_CONFIG
@@ -249,3 +249,16 @@ def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how
     exec_calls = [c for c in machine.calls() if c[:4] == ["kubectl", "-n", "kube-system", "exec"]]
     assert [c[-1] for c in exec_calls] == ["status", "connections"]
     assert not any(c[:2] == ["kubectl", "apply"] or c[:2] == ["kubectl", "create"] for c in machine.calls())
+
+
+WEAVE_TRACES = ["/var/lib/weave/weave-netdata.db", "/etc/cni/net.d/10-weave.conflist", "/opt/cni/bin/weave-net",
+                "/opt/cni/bin/weave-ipam", "/opt/cni/bin/weave-plugin-2.8.1"]
+
+
+@pytest.mark.parametrize("template", ["kubernetes-init.sh.j2", "kubernetes-node-join.sh.j2"])
+def test_reset_removes_weaves_traces_so_a_reinstalled_host_starts_clean(machine, template: str) -> None:
+    for path in WEAVE_TRACES:  # what weave-init and the weave container leave on a host
+        machine.write(path, "x")
+    result = machine.run(render_script(template), "reset", "yes")
+    assert result.returncode == 0, result.stderr
+    assert [path for path in WEAVE_TRACES if machine.exists(path)] == []
