@@ -262,3 +262,12 @@ def test_reset_removes_weaves_traces_so_a_reinstalled_host_starts_clean(machine,
     result = machine.run(render_script(template), "reset", "yes")
     assert result.returncode == 0, result.stderr
     assert [path for path in WEAVE_TRACES if machine.exists(path)] == []
+
+
+def test_troubleshoot_on_a_healthy_single_host_without_the_dns_cache(machine) -> None:
+    result = machine.run(render_script("kubernetes-troubleshoot.sh.j2", cluster_domain="cluster.local"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No peers yet: this is the only Weave Net host." in result.stdout
+    assert ("Not deployed: pods query CoreDNS directly. To add it: "
+            "curl -sSL 'http://kubeinit.test:8000/kubernetes-init' | sudo bash -s nodelocal-dnscache") in result.stdout
+    assert result.stdout.endswith("All 3 checks passed.\n")
