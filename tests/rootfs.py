@@ -1,11 +1,14 @@
 """An isolated Debian 12 host to run the rendered installers in, end to end (needs root).
 
-    machine = Machine(tmp_path, behaviour={"kubectl": 'echo "node1 Ready"'})
-    machine.write("/etc/os-release", text)        # shape the host before a run
-    result = machine.run(script, "dry-run")       # -> tests.support.Run
+    machine = Machine(tmp_path, os_release="rocky9", swaps="/swap.img file 1024 0 -2\n",
+                      behaviour={"kubectl": 'echo "node1 Ready"'})
+    machine.write("/etc/fstab", text)             # shape the host before a run
+    result = machine.run(script, "dry-run", env={"CONTAINERD_VERSION": "2.0.2-1"})  # -> Run
     machine.read("/etc/sysctl.d/…")               # what the runs left behind (None: absent)
-    machine.calls()                               # stubbed commands, argv lists, in call order
+    machine.calls(), machine.commands()           # stubbed commands in call order: argv lists, lines
+    machine.stubs.stdin(i)                        # what the i-th stubbed call read on stdin
     machine.changes()                             # {path: digest or "deleted"}: what the runs changed
+    machine.snapshot()                            # the same for everything in the upper layer
 
 ``base()`` builds the root file system once with ``debootstrap --variant=minbase`` and keeps it
 under ``/var/cache/kubeinit-tests/``, keyed by the recipe (suite, packages, mirror): a change
@@ -16,18 +19,26 @@ everything the runs write, and persists across the runs of one machine (so a sec
 the first one's work). A run mounts the overlay in a private mount namespace (``unshare
 --mount --propagation private``) and a private network namespace whose only interface, lo,
 holds ``ADDRESS`` with a default route (so ports are free and the host's address is known),
-then chroots into it and pipes the script to ``bash -s ARGS``. ``/sys`` is the tree's own
-directory with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fake
-``/proc/swaps`` over it).
+then chroots into it and pipes the script to ``bash -s ARGS`` with a clean environment (PATH
+with the stubs first, HOME, LC_ALL, NO_COLOR, and ``env``). ``/sys`` is the tree's own directory
+with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fake, writable
+``/proc/swaps`` over it). ``os_release`` is a key of ``OS_RELEASES`` or a whole file.
 
 Only what needs a real machine or cluster is stubbed (``STUBBED``): each stub records its
 argv and stdin (``tests.support.Stubs``) and then runs its ``DEFAULT_BEHAVIOUR`` snippet, which
-keeps the little state a real command would (installed packages, enabled units, loaded
-modules) under ``/var/lib/kubeinit-stubs/``; pass ``behaviour={name: snippet}`` to replace one.
+keeps the little state a real command would (installed packages and holds, enabled units,
+sysctl values, SELinux mode under ``/var/lib/kubeinit-stubs/``; loaded modules as
+``/sys/module/NAME``); ``behaviour={name: snippet}`` replaces one. The stubbed package managers
+install containerd ``$CONTAINERD_VERSION`` (1.x or 2.x: ``containerd config default`` follows)
+and the newest patch (.3) of the kubernetes repository's minor, or the exact version asked for.
+
+A script piped to bash shares its stdin with the commands it runs: like the installers (whose
+last line is ``{ main "$@"; }``), a test script must be read whole before a stub reads stdin.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -221,14 +232,22 @@ def _key() -> str:
 def base() -> Path:
     """The cached root file system, built by debootstrap when missing, stale or broken."""
     tree = CACHE / f"rootfs-{SUITE}-{_key()}"
-    stamp = tree / ".kubeinit-complete"
-    if stamp.exists() and (tree / "bin/bash").exists():
+    if _complete(tree):
         return tree
     CACHE.mkdir(parents=True, exist_ok=True)
-    for stale in CACHE.glob(f"rootfs-{SUITE}-*"):
+    with open(CACHE / ".lock", "w") as lock:  # one build at a time, across test processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return tree if _complete(tree) else _build(tree)
+
+
+def _complete(tree: Path) -> bool:
+    return (tree / ".kubeinit-complete").exists() and (tree / "bin/bash").exists()
+
+
+def _build(tree: Path) -> Path:
+    for stale in [*CACHE.glob(f"rootfs-{SUITE}-*"), *CACHE.glob(".building-*")]:  # old recipes, broken builds
         shutil.rmtree(stale, ignore_errors=True)
     building = CACHE / f".building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
     command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(building), MIRROR]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

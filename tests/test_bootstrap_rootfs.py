@@ -128,12 +128,17 @@ def test_a_rerun_with_other_settings_warns_and_keeps_the_cluster(installed) -> N
 
 def test_dry_run_writes_nothing_and_shows_the_commands(tmp_path: Path) -> None:
     host = machine(tmp_path)
-    result = host.run(render_script(**QUERY), "dry-run")
+    result = host.run(render_script(**QUERY), "dry-run", "private-address=10.0.0.5", "public-address=k8s.example.com")
     assert result.returncode == 0, result.stderr
     assert host.changes() == {}
+    # The join command carries the cluster's settings, not this host's addresses.
+    assert ("curl -sSL 'http://kubeinit.test:8000/kubernetes-node-join?kubernetes_version=1.36&pod_cidr=10.244.0.0/16"
+            "&service_cidr=10.100.0.0/16' | sudo bash -s api-server=API:6443") in result.stdout
     assert "+ write /etc/sysctl.d/99-kubeinit.conf" in result.stdout
     assert "+ 'kubeadm' 'init' '--config' '/etc/kubeinit/kubeadm.yaml'" in result.stdout
     assert "+ 'swapoff' '-a'" in result.stdout
+    assert "+ 'sysctl' '-p' '/etc/sysctl.d/99-kubeinit.conf'" in result.stdout
+    assert "+ 'apt-mark' 'hold' 'kubelet' 'kubeadm' 'kubectl'" in result.stdout
     mutating = [c for c in host.commands() if not c.startswith(
         ("dpkg-query", "sysctl -n", "systemctl is-", "kubeadm version", "apt-mark showhold", "containerd --version",
              "kubectl --request-timeout=10s"))]  # the network part's reads (network_read)
@@ -267,3 +272,54 @@ def test_join_dry_run_shows_kubeadm_join_and_writes_nothing(tmp_path: Path) -> N
     assert f"+ 'kubeadm' 'join' 'cp.example.com:6443' '--token' '{TOKEN}'" in result.stdout
     assert host.changes() == {}
     assert TOKEN not in result.stderr
+
+
+OS_RELEASES = {
+    "Debian 11": ("ID=debian\nVERSION_ID=\"11\"\nPRETTY_NAME=\"Debian GNU/Linux 11 (bullseye)\"\n", "debian"),
+    "Debian 13": ("ID=debian\nVERSION_ID=\"13\"\nPRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\n", "debian"),
+    "Ubuntu 22.04": ("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nPRETTY_NAME=\"Ubuntu 22.04.5 LTS\"\n", "debian"),
+    "Ubuntu 24.04": ("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\nPRETTY_NAME=\"Ubuntu 24.04.1 LTS\"\n", "debian"),
+    "RHEL 8": ('ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="8.10"\nPRETTY_NAME="Red Hat Enterprise Linux 8.10 (Ootpa)"\n', "rhel"),
+    "AlmaLinux 10": ('ID="almalinux"\nID_LIKE="rhel centos fedora"\nVERSION_ID="10.0"\nPRETTY_NAME="AlmaLinux 10.0"\n',
+                     "rhel"),
+    "Rocky 9": ("rocky9", "rhel"),  # a key of tests.rootfs.OS_RELEASES
+}
+
+
+@pytest.mark.parametrize("name", sorted(OS_RELEASES))
+def test_every_supported_os_passes_preflight_in_its_family(tmp_path: Path, name: str) -> None:
+    text, family = OS_RELEASES[name]
+    host = machine(tmp_path, os_release=text)
+    result = host.run(render_script(), "preflight")
+    assert result.returncode == 0, result.stderr
+    assert f"({family} family)" in result.stderr
+
+
+@pytest.mark.parametrize("text", [
+    "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n",
+    "ID=debian\nVERSION_ID=\"10\"\nPRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\n",
+    'ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n',
+], ids=["ubuntu-20.04", "debian-10", "centos-7"])
+def test_older_releases_fail_preflight(tmp_path: Path, text: str) -> None:
+    result = machine(tmp_path, os_release=text).run(render_script(), "preflight")
+    assert result.returncode == 1
+    assert "is not supported (Debian 11/12/13, Ubuntu 22.04/24.04, RHEL/Rocky/Alma 8/9/10)" in result.stderr
+
+
+def test_a_failed_kubeadm_init_says_what_to_do_next(tmp_path: Path) -> None:
+    host = machine(tmp_path, behaviour={"kubeadm": 'case $1 in version) exit 127 ;; init) echo "[ERROR Port-6443]" >&2; exit 1 ;; esac'})
+    result = host.run(render_script())
+    assert result.returncode == 1
+    assert "kubeadm init failed (its messages are above)" in result.stderr and "'reset yes'" in result.stderr
+    assert not [c for c in host.commands() if c.startswith(("kubectl", "kubeadm token"))]
+
+
+def test_a_joined_node_resets_too(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    script = render_script("kubernetes-node-join.sh.j2")
+    assert host.run(script, "api-server=10.0.0.1", f"token={TOKEN}", f"ca-cert-hash={HASH}").returncode == 0
+    result = host.run(script, "reset", "yes")
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock" in host.commands()
+    assert not host.exists("/etc/kubernetes/kubelet.conf")
+    assert not host.exists("/etc/sysctl.d/99-kubeinit.conf") and host.read("/etc/fstab") == FSTAB
