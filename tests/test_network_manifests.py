@@ -39,12 +39,28 @@ def rendered(tmp_path_factory) -> dict[str, list[dict]]:
     return {name: manifests(tmp, *flags, **query) for name, (query, flags) in zip(IDS, VARIANTS, strict=True)}
 
 
+# Every combination of the settings that change a manifest (the mode only matters with the cache).
+MATRIX = [
+    (f"encrypt-network={encrypt}", f"weave-version={version}", *mtu, *cache)
+    for encrypt in ("1", "0")
+    for version in WEAVE_VERSIONS
+    for mtu in ((), ("weave-mtu=1400",))
+    for cache in ((), ("nodelocal-dnscache", "kube-proxy-mode=iptables"), ("nodelocal-dnscache", "kube-proxy-mode=ipvs"))
+]
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory) -> dict[tuple[str, ...], list[dict]]:
+    tmp = tmp_path_factory.mktemp("matrix")
+    return {flags: manifests(tmp, *flags) for flags in MATRIX}
+
+
 @pytest.mark.parametrize("minor", KUBERNETES_MINORS)
-def test_every_variant_passes_strict_validation(rendered, minor: str) -> None:
-    for name, objects in rendered.items():
+def test_every_variant_passes_strict_validation(matrix, rendered, minor: str) -> None:
+    for name, objects in [*matrix.items(), *rendered.items()]:
+        assert len(objects) == (11 if "nodelocal" in str(name) else 6), name
         for obj in objects:
             kubernetes_validate.validate(obj, minor, strict=True)  # raises ValidationError
-        assert len(objects) in (6, 11), name
 
 
 def test_pod_cidr_checkpoint_images_and_mtu_reach_the_weave_container(rendered) -> None:
