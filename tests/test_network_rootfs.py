@@ -159,6 +159,15 @@ def test_the_post_install_summary_on_a_single_host(machine) -> None:
     assert "kubectl -n kube-system exec weave-net-x7k2p -c weave -- /home/weave/weave --local status connections" in commands
     assert "Weave Net encryption: enabled" in result.stdout
     assert "No peers yet: this is the only Weave Net host." in result.stdout
+    assert "reports it disabled" not in result.stderr
+
+
+def test_the_summary_warns_when_weave_runs_unencrypted_against_the_settings(machine) -> None:
+    machine.write(f"{KUBE}/status", samples.DOCS_STATUS)  # "Encryption: disabled"
+    result = machine.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert "this run enabled encryption but pod weave-net-x7k2p reports it disabled" in result.stderr
+    assert "reports it disabled" not in machine.run(render_script(), "encrypt-network=0").stderr
 
 
 def nodelocal(machine) -> dict:
