@@ -136,9 +136,9 @@ def test_a_clean_host_gets_no_warning(script, tmp_path: Path) -> None:
 def test_kernel_below_4_2_warns_only_when_encrypting(tmp_path: Path) -> None:
     result = preflight(render_script(), tmp_path, "3.10.0-1160.el7.x86_64", CLEAN_IPTABLES)
     [warning] = warnings(result)
-    assert "kernel 3.10.0-1160.el7.x86_64 is older than 4.2" in warning
-    assert "falls back to sleeve" in warning and "Remedy:" in warning
-    assert warning.endswith("See the README, section Networking")  # no docs_url deployed: named only
+    assert "preflight warning: weave kernel: 3.10.0-1160.el7.x86_64 is older than 4.2" in warning
+    assert "falls back to sleeve" in warning and "-> a 4.2+ kernel" in warning
+    assert warning.endswith("see the README, section Networking")  # no docs_url deployed: named only
     assert warnings(preflight(render_script(encrypt_network="0"), tmp_path, "3.10.0", CLEAN_IPTABLES)) == []
     assert warnings(preflight(render_script(), tmp_path, "4.2.0", CLEAN_IPTABLES)) == []
 
@@ -150,7 +150,7 @@ def test_firewalls_dropping_esp_or_weave_udp_are_named_with_the_remedy(script, t
     esp, udp = warnings(result)
     assert "drop IPSec ESP (IP protocol 50)" in esp and "iptables -I INPUT -p esp -j ACCEPT" in esp
     assert "drop UDP 6783/6784" in udp and "iptables -I INPUT -p udp --dport 6783:6784 -j ACCEPT" in udp
-    assert all(w.endswith("See the README, section Networking") for w in (esp, udp))
+    assert all(w.endswith("see the README, section Networking") for w in (esp, udp))
 
 
 def test_warnings_link_the_published_readme_when_the_service_knows_it(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_warnings_link_the_published_readme_when_the_service_knows_it(tmp_path: 
     settings = Settings(docs_url=docs)
     script = ENVIRONMENT.get_template("kubernetes-init.sh.j2").render(context(Options(), BASE_URL, settings))
     [esp, _udp] = warnings(preflight(script, tmp_path, "6.1.0", IPTABLES_DROPS))
-    assert esp.endswith(f"See the README, section Networking: {docs}#networking")
+    assert esp.endswith(f"see the README, section Networking: {docs}#networking")
 
 
 def test_joining_hosts_get_the_same_preflight(tmp_path: Path) -> None:

@@ -280,3 +280,14 @@ def test_troubleshoot_on_a_healthy_single_host_without_the_dns_cache(machine) ->
     assert ("Not deployed: pods query CoreDNS directly. To add it: "
             "curl -sSL 'http://kubeinit.test:8000/kubernetes-init' | sudo bash -s nodelocal-dnscache") in result.stdout
     assert result.stdout.endswith("All 3 checks passed.\n")
+
+
+@pytest.mark.parametrize("template", ["kubernetes-init.sh.j2", "kubernetes-node-join.sh.j2"])
+def test_the_preflight_action_warns_about_a_firewall_that_forces_sleeve(machine, template: str) -> None:
+    from tests.test_network_diagnosis import IPTABLES_DROPS
+
+    machine.write("/usr/local/sbin/iptables-save", f"#!/bin/sh\ncat <<'EOF'\n{IPTABLES_DROPS}EOF\n", 0o755)
+    result = machine.run(render_script(template), "preflight")
+    assert result.returncode == 0, result.stderr
+    assert "[WARN] preflight warning: weave ESP: local firewall rules drop IPSec ESP (IP protocol 50)" in result.stderr
+    assert "[WARN] preflight warning: weave UDP: local firewall rules drop UDP 6783/6784" in result.stderr
