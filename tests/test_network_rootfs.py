@@ -226,8 +226,14 @@ def test_nodelocal_dnscache_on_a_re_run_adds_the_cache_and_keeps_the_rest(machin
     script = render_script()
     assert machine.run(script).returncode == 0
     [(_, before)] = applied(machine, "DaemonSet", "weave-net")
+    files = machine.snapshot()
+    calls = len(machine.calls())
     result = machine.run(script, "nodelocal-dnscache")
     assert result.returncode == 0, result.stderr
+    changed = {p for p, d in machine.snapshot().items() if files.get(p) != d and not p.startswith(KUBE)}
+    assert changed == set()  # no host file: iptables mode leaves the kubelet alone
+    assert not any(c.startswith(("kubeadm init", "apt-get install", "systemctl restart"))
+                   for c in machine.commands()[calls:])
     assert len(applied(machine, "DaemonSet", "node-local-dns")) == 1
     [_, (_, after)] = applied(machine, "DaemonSet", "weave-net")
     assert after == before  # the same Weave manifest: kubectl apply leaves it unchanged
