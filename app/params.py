@@ -298,6 +298,11 @@ class Action:
 ACTIONS: tuple[Action, ...] = (
     Action("help", "Print this help and exit. Needs no root, changes nothing."),
     Action("dry-run", "Print every host-changing command instead of running it. Needs no root.", switch=True),
+    Action("manifests", "Print the Kubernetes manifests the installer applies, settings resolved (kube-proxy mode "
+           "and cluster DNS address from the running cluster when one answers, else from the options). "
+           "Needs no root, changes nothing."),
+    Action("troubleshoot", "Check Weave Net (weave status and status connections in a weave-net pod), the NodeLocal "
+           "DNSCache pods and an in-cluster DNS lookup, and explain the results. Starts one short-lived test pod."),
     Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports) and exit. "
            "Changes nothing."),
     Action("reset", "Undo the install: kubeadm reset, CNI config, the added repositories, sysctl and module "

@@ -67,7 +67,6 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
         "ipv4_pattern": IPV4_RE,
         "domain_pattern": DOMAIN_RE,
         "settings": settings,
-        "weave_repository": settings.weave_repositories[options.weave_version],
     }
 
 

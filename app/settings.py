@@ -14,7 +14,8 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "KUBEINIT_"
-# A registry host (with an optional port), and an image or repository reference under one.
+# A registry host (with an optional port), and an image or repository reference under one: it is
+# written into manifests, so no quotes, spaces or newlines.
 REGISTRY_RE = r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?"
 IMAGE_RE = r"^[a-z0-9][a-z0-9.\-/:@_]*$"
 
@@ -74,8 +75,13 @@ class Settings(BaseSettings):
         '`{"docker.io": "mirror.example.com/dockerhub", "registry.k8s.io": "mirror.example.com/k8s"}`: '
         "every image setting below whose registry is a key is pulled from the mirror instead.",
     )
+    docs_url: Annotated[str | None, AfterValidator(_base_url)] = Field(
+        None,
+        description="Where this project's README is published (e.g. https://github.com/ORG/kubeinit/blob/main/README.md): "
+        "the installer's network warnings link to its #networking section. Unset: they name the section.",
+    )
     render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
-    weave_repositories: dict[str, str] = Field(
+    weave_repositories: dict[str, Annotated[str, Field(pattern=IMAGE_RE)]] = Field(
         default_factory=lambda: {
             "2.8.1": "docker.io/weaveworks",
             "2.9.0": "docker.io/rajchaudhuri",
@@ -99,6 +105,12 @@ class Settings(BaseSettings):
         description="Repository of the control plane images (kubeadm's imageRepository).",
     )
 
+    dns_test_image: str = Field(
+        "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.3",
+        pattern=IMAGE_RE,
+        description="Image of the short-lived pod the troubleshoot script runs nslookup in.",
+    )
+
     @field_validator("image_registry_mirrors")
     @classmethod
     def _check_mirrors(cls, mirrors: dict[str, str]) -> dict[str, str]:
@@ -109,7 +121,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{registry}: {mirror!r} is not a registry host with an optional path")
         return mirrors
 
-    @field_validator("weave_repositories", "nodelocaldns_image", "kubeadm_image_repository")
+    @field_validator("weave_repositories", "nodelocaldns_image", "kubeadm_image_repository", "dns_test_image")
     @classmethod
     def _mirror(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
         mirrors = info.data.get("image_registry_mirrors", {})

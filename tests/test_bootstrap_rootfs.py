@@ -140,7 +140,8 @@ def test_dry_run_writes_nothing_and_shows_the_commands(tmp_path: Path) -> None:
     assert "+ 'sysctl' '-p' '/etc/sysctl.d/99-kubeinit.conf'" in result.stdout
     assert "+ 'apt-mark' 'hold' 'kubelet' 'kubeadm' 'kubectl'" in result.stdout
     mutating = [c for c in host.commands() if not c.startswith(
-        ("dpkg-query", "sysctl -n", "systemctl is-", "kubeadm version", "apt-mark showhold", "containerd --version"))]
+        ("dpkg-query", "sysctl -n", "systemctl is-", "kubeadm version", "apt-mark showhold", "containerd --version",
+         "kubectl --request-timeout=10s"))]  # the network part's reads (network_read)
     assert mutating == []
 
 

@@ -136,6 +136,14 @@ def add_script_route(path: str, endpoint: Any, summary: str) -> None:
 add_script_route("/kubernetes-init", kubernetes_init, "The control-plane installer: curl -sSL URL | sudo bash")
 
 
+def kubernetes_troubleshoot(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
+    return script_response("kubernetes-troubleshoot.sh.j2", request, options)
+
+
+add_script_route("/kubernetes-troubleshoot", kubernetes_troubleshoot,
+                 "Weave Net, NodeLocal DNSCache and DNS checks, explained: curl -sSL URL | sudo bash")
+
+
 def kubernetes_node_join(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
     return script_response("kubernetes-node-join.sh.j2", request, options)
 

@@ -1,0 +1,84 @@
+"""Real `weave --local status` and `weave --local status connections` output, as users posted it.
+
+The kubectl stub answers with these, so the summary and the troubleshoot script are tested on
+what Weave Net prints, not on text shaped to fit the parser. Column spacing is as published.
+"""
+
+# weaveworks/weave issue #3207 "Weave defaults to sleeve mode when encryption is turned off"
+# (https://github.com/weaveworks/weave/issues/3207), the "turn on encryption" output, and
+# issue #3799 (https://github.com/weaveworks/weave/issues/3799), an inbound connection: encrypted
+# fastdp, plus the host's own address, which Weave dials and reports as failed.
+ENCRYPTED_FASTDP = """\
+-> 10.51.34.221:6783     established encrypted   fastdp 4e:78:50:bb:5b:72(host1010051034221) encrypted=truemtu=1376
+-> 10.51.34.222:6783     established encrypted   fastdp c2:ba:89:d8:9b:e9(host1010051034222) encrypted=truemtu=1376
+<- 10.3.20.215:39463     established encrypted   fastdp ce:37:33:ca:82:5f(ip-10-3-20-215.us-west-2.compute.internal) encrypted=truemtu=8912
+-> 10.3.87.46:6783       failed      cannot connect to ourself, retry: never
+"""
+
+# A weave-net debugging transcript stored in a public GitHub repository (search index file
+# 28645519205; the index does not name the repository): Weave 2.5.1 on Kubernetes 1.13, kernel
+# 3.10 (CentOS 7), so encrypted traffic runs on sleeve. Both the status and the connections.
+ENCRYPTED_SLEEVE_STATUS = """\
+
+        Version: 2.5.1 (failed to check latest version - see logs; next check at 2019/11/11 05:02:32)
+
+        Service: router
+       Protocol: weave 1..2
+           Name: 1a:51:b2:06:5e:d4(x01badaapp40a.vsi.uat.dbs.com)
+     Encryption: enabled
+  PeerDiscovery: enabled
+        Targets: 1
+    Connections: 2 (1 established, 1 failed)
+          Peers: 2 (with 2 established connections)
+ TrustedSubnets: none
+
+        Service: ipam
+         Status: ready
+          Range: 100.66.0.0/16
+  DefaultSubnet: 100.66.0.0/16
+"""
+ENCRYPTED_SLEEVE = """\
+<- 10.91.141.84:40536    established encrypted   sleeve b2:ef:f1:95:0f:09(x01badaapp41a.vsi.uat.dbs.com) encrypted=truemtu=1314
+-> 10.91.141.85:6783     failed      cannot connect to ourself, retry: never
+"""
+
+# weaveworks/weave site/troubleshooting.md, "List Connections" and "Status Reporting"
+# (https://github.com/weaveworks/weave/blob/master/site/troubleshooting.md): every state,
+# including real failures (no route to host).
+DOCS_STATUS = """\
+
+        Version: 1.1.0 (up to date; next check at 2016/04/06 12:30:00)
+
+        Service: router
+       Protocol: weave 1..2
+           Name: 4a:0f:f6:ec:1c:93(host1)
+     Encryption: disabled
+  PeerDiscovery: enabled
+        Targets: [192.168.48.14 192.168.48.15]
+    Connections: 5 (1 established, 1 pending, 1 retrying, 1 failed, 1 connecting)
+          Peers: 3 (with 5 established, 1 pending connections)
+ TrustedSubnets: none
+"""
+DOCS_CONNECTIONS = """\
+<- 192.168.48.12:33866   established unencrypted fastdp 7e:21:4a:70:2f:45(host2)
+<- 192.168.48.13:60773   pending     encrypted   fastdp 7e:ae:cd:d5:23:8d(host3)
+-> 192.168.48.14:6783    retrying    dial tcp4 192.168.48.14:6783: no route to host
+-> 192.168.48.15:6783    failed      dial tcp4 192.168.48.15:6783: no route to host, retry: 2015-08-06 18:55:38.246910357 +0000 UTC
+-> 192.168.48.16:6783    connecting
+"""
+
+# weaveworks/weave issue #3207 again, the "turn off encryption" output: unencrypted sleeve.
+UNENCRYPTED_SLEEVE = """\
+-> 10.51.34.223:6783     established sleeve ea:8b:87:28:29:ce(host1010051034223) mtu=1438
+-> 10.51.34.221:6783     established sleeve 4e:78:50:bb:5b:72(host1010051034221) mtu=1438
+-> 10.51.34.219:6783     failed      cannot connect to ourself, retry: never
+"""
+
+# A single host: the only connection Weave lists is the one to itself (as in the samples above).
+SINGLE_HOST = """\
+-> 10.0.0.5:6783         failed      cannot connect to ourself, retry: never
+"""
+
+# `weave status` of an encrypted router, in the layout above (the transcript's, version 2.8.1).
+ENCRYPTED_STATUS = ENCRYPTED_SLEEVE_STATUS.replace("2.5.1 (failed to check latest version - see logs; "
+                                                   "next check at 2019/11/11 05:02:32)", "2.8.1")
