@@ -34,7 +34,7 @@ def settings_env(monkeypatch):
 
 
 def header(body: str, name: str) -> str:
-    return re.search(rf"^{name}=(.*)$", body, re.M).group(1)
+    return re.search(rf"^{re.escape(name)}=(.*)$", body, re.M).group(1)
 
 
 MIRRORS = '{"docker.io": "mirror.example.com/hub", "registry.k8s.io": "mirror.example.com:5000/k8s"}'
@@ -42,14 +42,16 @@ MIRRORS = '{"docker.io": "mirror.example.com/hub", "registry.k8s.io": "mirror.ex
 
 def test_mirrors_replace_the_registry_of_every_image(settings_env):
     body = settings_env(KUBEINIT_IMAGE_REGISTRY_MIRRORS=MIRRORS).get("/kubernetes-init?weave_version=2.9.0").text
-    assert header(body, "WEAVE_REPOSITORY") == "mirror.example.com/hub/rajchaudhuri"
+    assert header(body, "  [2.9.0]") == "mirror.example.com/hub/rajchaudhuri"
+    assert header(body, "  [2.8.1]") == "mirror.example.com/hub/weaveworks"
     assert header(body, "NODELOCALDNS_IMAGE") == "mirror.example.com:5000/k8s/dns/k8s-dns-node-cache:1.26.8"
     assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "mirror.example.com:5000/k8s"
+    assert header(body, "DNS_TEST_IMAGE") == "mirror.example.com:5000/k8s/e2e-test-images/jessie-dnsutils:1.3"
 
 
 def test_without_mirrors_images_come_from_their_registries(settings_env):
     body = settings_env().get("/kubernetes-init").text
-    assert header(body, "WEAVE_REPOSITORY") == "docker.io/weaveworks"
+    assert header(body, "  [2.8.1]") == "docker.io/weaveworks"
     assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "registry.k8s.io"
 
 
