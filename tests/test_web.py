@@ -168,3 +168,9 @@ def test_page_commands_use_the_configured_public_url(monkeypatch):
 
 def test_unknown_static_file_is_404():
     assert client.get("/static/nothing.js").status_code == 404
+
+
+def test_head_of_the_page_answers_like_get_without_a_body():
+    get, head = client.get("/"), client.head("/")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]

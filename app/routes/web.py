@@ -108,6 +108,7 @@ def fields(query: str) -> list[dict[str, Any]]:
 
 
 @router.get("/", response_class=HTMLResponse, summary="The web configurator: pick options, copy a command")
+@router.head("/", response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
     body = PAGE.get_template("index.html.j2").render(
         version=__version__,
