@@ -3,6 +3,8 @@
 from fastapi import FastAPI
 
 from app import __version__, errors
+from app.access_log import AccessLog
+from app.limits import SizeLimits
 from app.routes import health, scripts
 
 app = FastAPI(
@@ -15,3 +17,5 @@ app = FastAPI(
 app.include_router(scripts.router)
 app.include_router(health.router)
 errors.install(app)
+app.add_middleware(SizeLimits)  # before routing: oversized requests get a 4xx, never a render
+app.add_middleware(AccessLog)  # outermost: every request is logged, rejected ones too

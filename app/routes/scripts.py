@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -37,9 +38,21 @@ def query_parameters() -> list[dict[str, Any]]:
     return params
 
 
+def parse_query(query: bytes) -> Options:
+    """Options from a raw query string: both spellings, strict values, repeats and unknown names checked."""
+    return parse_pairs(parse_qsl(query.decode(errors="replace"), keep_blank_values=True))
+
+
+@lru_cache(maxsize=1)
+def _cached_parse_query():
+    """Popular query strings are parsed once: an LRU as large as the render cache (0: none)."""
+    return lru_cache(maxsize=get_settings().render_cache_size)(parse_query)
+
+
 def query_options(request: Request) -> Options:
-    """Options from the raw query string: both spellings, strict values, repeats and unknown names checked."""
-    return parse_pairs(parse_qsl(request.url.query, keep_blank_values=True))
+    options = _cached_parse_query()(request.scope["query_string"])
+    request.state.options = options  # for the access log's options hash
+    return options
 
 
 SCRIPT_DOC: dict[str, Any] = {

@@ -1,0 +1,79 @@
+"""One JSON line per request on the ``kubeinit.access`` logger (stderr unless configured otherwise).
+
+A line holds the method, path, status, duration, response size and ``options``: a short hash
+of the canonical query of the options a script was rendered with, so equal option sets are
+counted together without logging any value. Query values and headers are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.params import Options, canonical_query
+
+logger = logging.getLogger("kubeinit.access")
+MAX_PATH_CHARS = 200
+
+
+def _default_handler() -> None:
+    """INFO, as bare JSON lines on stderr, unless the deployment configured the logger itself."""
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+@lru_cache(maxsize=4096)
+def options_hash(options: Options) -> str:
+    """sha256 of the canonical query, 16 hex digits: the same for every spelling of one option set."""
+    return hashlib.sha256(canonical_query(options).encode()).hexdigest()[:16]
+
+
+class AccessLog:
+    """ASGI middleware writing the access log line once the response is complete."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        _default_handler()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app fails before it answers
+        size = 0
+
+        async def send_counting(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            if logger.isEnabledFor(logging.INFO):
+                options = scope.get("state", {}).get("options")
+                logger.info(json.dumps({
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "method": scope["method"],
+                    "path": scope["path"][:MAX_PATH_CHARS],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                    "bytes": size,
+                    "options": options_hash(options) if isinstance(options, Options) else None,
+                }))
