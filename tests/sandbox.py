@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from app.params import NAMES, Options, flag, text
 from tests.support import Run, Stubs
 
 PLANTED = "kubeinit-pwned"
@@ -34,6 +35,11 @@ INJECTIONS = [
     f"\r\n{PLANTED}", f"$'\\x41'$({PLANTED})", f"{{{PLANTED},}}", f"\"$({PLANTED})\"", f"${{x:-$({PLANTED})}}",
     f"'\"`{PLANTED}`\"'", f"\n$({PLANTED})#", f"%0a{PLANTED}", f"\x00$({PLANTED})",
 ]
+
+
+def settings_line(options: Options) -> str:
+    """The `[INFO] settings:` line that `dry-run` prints when the script resolved these options."""
+    return "[INFO] settings: " + " ".join(f"{flag(n)}={text(getattr(options, n))}" for n in NAMES)
 
 
 class Sandbox:

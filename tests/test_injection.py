@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.main import app
-from app.params import NAMES, OptionError, canonical_name, flag, text
+from app.params import OptionError, canonical_name
 from app.routes.scripts import parse_query
-from tests.sandbox import INJECTIONS, PLANTED, Sandbox
+from tests.sandbox import INJECTIONS, PLANTED, Sandbox, settings_line
 from tests.strategies import nasty_text, option_names, spellings, values
 from tests.support import render_script
 
@@ -32,11 +32,6 @@ def sandbox() -> Iterator[Sandbox]:
     box = Sandbox()
     yield box
     box.close()
-
-
-def settings_line(options_text: dict[str, str]) -> str:
-    """The `[INFO] settings:` line dry-run prints for these values."""
-    return "[INFO] settings: " + " ".join(f"{flag(n)}={options_text[n]}" for n in NAMES)
 
 
 def run_clean(sandbox: Sandbox, script: str, *args: str):
@@ -68,7 +63,7 @@ def test_query_values_are_rejected_clearly_or_run_inert(sandbox: Sandbox, pairs:
         run = run_clean(sandbox, response.text, "help")
         assert run.returncode == 0 and "Usage:" in run.stdout
         run = run_clean(sandbox, response.text, "dry-run")
-        assert settings_line({n: text(getattr(options, n)) for n in NAMES}) in run.stderr.splitlines()
+        assert settings_line(options) in run.stderr.splitlines()
         return
     assert response.status_code in (400, 414), response.text
     if response.status_code == 400:
