@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -10,31 +11,49 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from app.errors import SCRIPT_MEDIA_TYPE
-from app.params import Options, describe, parse_pairs
+from app.params import DOMAIN_RE, FALSE_WORDS, IPV4_RE, TRUE_WORDS, Options, describe, parse_pairs
 from app.rendering import render
 from app.settings import get_settings
 from app.urls import base_url
 
 router = APIRouter(tags=["scripts"])
 
-_JSON_TYPES = {"bool": "boolean", "int": "integer"}
+# Booleans in any letter case, or empty (a bare name): 1/0, true/false, yes/no, on/off.
+BOOL_PATTERN = "^(" + "|".join(
+    "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in word) for word in TRUE_WORDS + FALSE_WORDS
+) + ")?$"
+
+
+def value_schema(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of exactly the raw values ``check`` accepts for one option. Rules joining
+    several options (overlapping networks, host bits of a CIDR) are left to the 400 answer."""
+    kind = row["kind"]
+    schema: dict[str, Any]
+    if kind == "bool":
+        schema = {"type": "string", "pattern": BOOL_PATTERN}
+    elif kind == "int":
+        schema = {"type": "integer", "minimum": row["minimum"], "maximum": row["maximum"]}
+    elif kind == "host":
+        schema = {"type": "string", "maxLength": 253, "anyOf": [
+            {"pattern": IPV4_RE}, {"pattern": DOMAIN_RE, "not": {"pattern": "^[0-9.]*$"}}]}
+    else:
+        schema = {"type": "string", "maxLength": 253, "pattern": row["pattern"]}
+        if row["pattern"] == "^(" + "|".join(map(re.escape, row["choices"])) + ")$":
+            schema["enum"] = row["choices"]
+    if row["optional"]:
+        schema = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+    if row["default"]:
+        schema["default"] = row["default"]
+    return schema
 
 
 def query_parameters() -> list[dict[str, Any]]:
     """OpenAPI parameters generated from the option model (the query is parsed by hand below)."""
     params = []
     for row in describe():
-        schema: dict[str, Any] = {"type": _JSON_TYPES.get(row["kind"], "string")}
-        if row["default"]:
-            schema["default"] = row["default"]
-        if row["choices"]:
-            schema["enum"] = row["choices"]
-        if row["pattern"]:
-            schema["pattern"] = row["pattern"]
-        if row["kind"] == "int":
-            schema.update(minimum=row["minimum"], maximum=row["maximum"])
         description = f"{row['description']} Also spelt `{row['flag']}`; `bash -s {row['flag']}=…` overrides it."
-        params.append({"name": row["name"], "in": "query", "required": False, "description": description, "schema": schema})
+        params.append({"name": row["name"], "in": "query", "required": False, "description": description,
+                       "schema": value_schema(row)})
     return params
 
 
