@@ -68,12 +68,20 @@ class AccessLog:
         finally:
             if logger.isEnabledFor(logging.INFO):
                 options = scope.get("state", {}).get("options")
-                logger.info(json.dumps({
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "method": scope["method"],
-                    "path": scope["path"][:MAX_PATH_CHARS],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "bytes": size,
-                    "options": options_hash(options) if isinstance(options, Options) else None,
-                }))
+                message = line(scope["method"], scope["path"], status, time.perf_counter() - start, size,
+                               options_hash(options) if isinstance(options, Options) else None)
+                # As logger.info(message), without looking up the caller's frame: a third of its cost.
+                logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, message, None, None))
+
+
+def line(method: str, path: str, status: int, seconds: float, size: int, options: str | None) -> str:
+    """The JSON log line; only method and path come from the client, and both are escaped."""
+    now = time.time()
+    return (f'{{"time": "{_second(int(now))}.{int(now * 1000) % 1000:03d}Z", "method": {json.dumps(method[:16])}, '
+            f'"path": {json.dumps(path[:MAX_PATH_CHARS])}, "status": {status}, "duration_ms": {seconds * 1000:.3f}, '
+            f'"bytes": {size}, "options": {json.dumps(options)}}}')
+
+
+@lru_cache(maxsize=2)
+def _second(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         description="Peers whose X-Forwarded-Proto and X-Forwarded-Host headers are believed.",
     )
     render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
+    script_cache_bytes: int = Field(
+        32 * 2**20, ge=0, description="Bytes of whole script responses kept ready to send, per worker process."
+    )
     weave_repositories: dict[str, str] = Field(
         default_factory=lambda: {
             "2.8.1": "docker.io/weaveworks",

@@ -97,8 +97,12 @@ def kubernetes_init(request: Request, options: Annotated[Options, Depends(query_
     return script_response("kubernetes-init.sh.j2", request, options)
 
 
+SCRIPT_PATHS: set[str] = set()  # every script path, for the response cache in front of routing
+
+
 def add_script_route(path: str, endpoint: Any, summary: str) -> None:
     """GET documented in OpenAPI; HEAD and the ``.sh`` spelling served alike but not listed twice."""
+    SCRIPT_PATHS.update((path, path + ".sh"))
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary, **SCRIPT_DOC)
     for alias, method in ((path, "HEAD"), (path + ".sh", "GET"), (path + ".sh", "HEAD")):
         router.add_api_route(alias, endpoint, methods=[method], include_in_schema=False, **SCRIPT_DOC)
