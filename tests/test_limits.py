@@ -111,7 +111,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module", params=["httptools", "h11"])
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("uvicorn did not start")
+
+
+@pytest.fixture(scope="module", params=["app.limits:BoundedHttpToolsProtocol", "httptools", "h11"])
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     port = _free_port()
     proc = subprocess.Popen(
@@ -120,15 +131,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("uvicorn did not start")
+        _wait(port)
         yield port
     finally:
         proc.terminate()
@@ -161,6 +164,37 @@ def test_server_rejects_a_huge_head_without_buffering_it(server: int) -> None:
     """Past the h11 limit (or our own), a 100 KiB head is refused, not answered 200 or 5xx."""
     status, _ = raw_request(server, b"GET /kubernetes-init HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100_000 + b"\r\nConnection: close\r\n\r\n")
     assert 400 <= status < 500
+
+
+def test_the_bounded_protocol_refuses_an_endless_head_early() -> None:
+    """The production protocol answers 431 and hangs up long before a 64 MiB header is sent."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+         "--http", "app.limits:BoundedHttpToolsProtocol", "--log-level", "warning"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port)
+        sent = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"GET /kubernetes-init HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+            chunk = b"a" * 65536
+            try:
+                while sent < 64 * 2**20:
+                    conn.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:  # reset: the server hung up
+                pass
+            try:
+                answer = conn.recv(200)
+            except ConnectionResetError:  # the 431 was sent, but the reset overtook it
+                answer = b"reset"
+        assert answer.startswith(b"HTTP/1.1 431 ") or answer == b"reset"
+        assert sent < 16 * 2**20  # an unbounded server reads on: the whole 64 MiB
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_server_rejects_a_query_that_is_not_utf8(server: int) -> None:
