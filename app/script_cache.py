@@ -30,6 +30,7 @@ class Entry:
     start: Message
     body: bytes
     options: Any  # what the access log hashes
+    route: Any  # the route that answered, for whatever labels requests by route
 
 
 class ScriptCache:
@@ -67,6 +68,7 @@ class ScriptCache:
         if entry is not None:
             self.entries.move_to_end(key)
             scope.setdefault("state", {})["options"] = entry.options
+            scope["route"] = entry.route
             await send(entry.start)
             await send({"type": "http.response.body", "body": entry.body})
             return
@@ -85,7 +87,7 @@ class ScriptCache:
 
         await self.app(scope, receive, send_capturing)
         if start.get("status") == 200 and complete:
-            self.store(key, Entry(start, b"".join(chunks), scope.get("state", {}).get("options")))
+            self.store(key, Entry(start, b"".join(chunks), scope.get("state", {}).get("options"), scope.get("route")))
 
     def store(self, key: tuple[Any, ...], entry: Entry) -> None:
         size = len(entry.body) + 512  # the key and headers, roughly

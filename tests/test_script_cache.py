@@ -113,3 +113,22 @@ def test_a_cache_size_of_zero_disables_it(client: TestClient, renders: list[obje
     client.get("/kubernetes-init")
     client.get("/kubernetes-init")
     assert len(renders) == 3
+
+
+def test_a_hit_carries_the_route_and_options_of_the_answer(client: TestClient, renders: list[object]) -> None:
+    """Middleware outside the cache (access log, metrics by route) sees a hit as it saw the miss."""
+    seen: list[tuple[object, object]] = []
+    client.get("/kubernetes-init.sh?kube_proxy_mode=ipvs")
+    cache = cache_of(app)
+
+    async def probe(scope, receive, send):  # type: ignore[no-untyped-def]
+        await cache(scope, receive, send)
+        seen.append((getattr(scope.get("route"), "path", None), scope["state"]["options"].kube_proxy_mode))
+
+    outer = app.middleware_stack
+    while outer.app is not cache:
+        outer = outer.app
+    outer.app = probe
+    client.get("/kubernetes-init.sh?kube_proxy_mode=ipvs")
+    assert len(renders) == 1  # a hit
+    assert seen == [("/kubernetes-init.sh", "ipvs")]
