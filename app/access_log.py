@@ -39,8 +39,11 @@ def _default_handler() -> None:
 def emit(message: str) -> None:
     if logger.handlers == [_default] and not logger.filters and not logger.propagate:
         # What the default handler would write, without building a LogRecord (two thirds of the cost).
-        _default.stream.write(message + "\n")
-        _default.stream.flush()
+        try:
+            _default.stream.write(message + "\n")
+            _default.stream.flush()
+        except OSError:  # a closed stderr must not fail requests; logging's handlers ignore it too
+            pass
     else:
         logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, message, None, None))
 
@@ -86,11 +89,17 @@ class AccessLog:
 def line(method: str, path: str, status: int, seconds: float, size: int, options: str | None) -> str:
     """The JSON log line; only method and path come from the client, and both are escaped."""
     now = time.time()
-    return (f'{{"time": "{_second(int(now))}.{int(now * 1000) % 1000:03d}Z", "method": {json.dumps(method[:16])}, '
-            f'"path": {json.dumps(path[:MAX_PATH_CHARS])}, "status": {status}, "duration_ms": {seconds * 1000:.3f}, '
-            f'"bytes": {size}, "options": {json.dumps(options)}}}')
+    return (f'{{"time": "{_second(int(now))}.{int(now * 1000) % 1000:03d}Z", "method": {_json(method[:16])}, '
+            f'"path": {_json(path[:MAX_PATH_CHARS])}, "status": {status}, "duration_ms": {seconds * 1000:.3f}, '
+            f'"bytes": {size}, "options": {_json(options)}}}')
 
 
 @lru_cache(maxsize=2)
 def _second(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@lru_cache(maxsize=1024)
+def _json(value: str | None) -> str:
+    """JSON of a string that recurs (methods, paths, hashes): encoded once."""
+    return json.dumps(value)

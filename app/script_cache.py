@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,7 +43,8 @@ class ScriptCache:
         settings = get_settings()
         self.max_entries = settings.render_cache_size
         self.max_bytes = settings.script_cache_bytes
-        self.trusted_proxies = tuple(settings.trusted_proxies)
+        networks = tuple(settings.trusted_proxies)
+        self.trusted = lru_cache(maxsize=1024)(lambda host: peer_trusted(host, networks))
         self.size = 0
         self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
 
@@ -54,7 +56,7 @@ class ScriptCache:
             if name in KEY_HEADERS:
                 values.setdefault(name, value)
         client = scope.get("client")
-        trusted = peer_trusted(client[0] if client else None, self.trusted_proxies)
+        trusted = self.trusted(client[0] if client else None)
         forwarded = (values.get(b"x-forwarded-proto"), values.get(b"x-forwarded-host")) if trusted else None
         return (scope["method"], scope["path"], scope["query_string"], scope["scheme"],
                 values.get(b"host"), values.get(b"accept"), forwarded)

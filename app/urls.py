@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import lru_cache
+from collections.abc import Iterable
 
 from fastapi import Request
 
@@ -16,11 +16,10 @@ HOST_RE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa
 
 
 def _trusted(request: Request, settings: Settings) -> bool:
-    return peer_trusted(request.client.host if request.client else None, tuple(settings.trusted_proxies))
+    return peer_trusted(request.client.host if request.client else None, settings.trusted_proxies)
 
 
-@lru_cache(maxsize=1024)
-def peer_trusted(host: str | None, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+def peer_trusted(host: str | None, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     """Whether a peer address lies in one of the trusted proxy networks."""
     try:
         peer = ipaddress.ip_address(host) if host else None
