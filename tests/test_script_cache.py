@@ -3,6 +3,8 @@ everything a script depends on, and the cache stays within its bounds."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -22,10 +24,12 @@ def cache_of(application: FastAPI) -> ScriptCache:
 
 
 @pytest.fixture
-def client() -> TestClient:
-    """A client on a fresh middleware stack, so each test starts with an empty cache."""
+def client() -> Iterator[TestClient]:
+    """A client on a fresh middleware stack, so each test starts with an empty cache; the stack
+    (which tests may change) is rebuilt afterwards too."""
     app.middleware_stack = None
-    return TestClient(app, client=("203.0.113.9", 40000))
+    yield TestClient(app, client=("203.0.113.9", 40000))
+    app.middleware_stack = None
 
 
 @pytest.fixture
@@ -60,8 +64,8 @@ def test_the_base_url_is_part_of_the_key(client: TestClient, renders: list[objec
     assert "http://two.example/kubernetes-init" in two and "one.example" not in two
 
 
-def test_forwarded_headers_of_an_untrusted_peer_cannot_poison_the_cache(renders: list[object]) -> None:
-    app.middleware_stack = None
+def test_forwarded_headers_of_an_untrusted_peer_cannot_poison_the_cache(client: TestClient,
+                                                                        renders: list[object]) -> None:
     proxy = TestClient(app, client=("127.0.0.1", 40000))  # a trusted proxy by default
     stranger = TestClient(app, client=("203.0.113.9", 40000))
     forwarded = {"host": "svc.internal", "x-forwarded-host": "kubeinit.example", "x-forwarded-proto": "https"}
