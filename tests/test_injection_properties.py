@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from app.main import app
@@ -50,6 +50,10 @@ odd_pairs = st.tuples(st.one_of(st.sampled_from(INJECTIONS), nasty_text(1, 8)),
 @PROPERTY
 @given(pairs=st.lists(st.one_of(option_pairs, option_pairs, option_pairs, odd_pairs), min_size=1, max_size=4),
        bare=st.booleans())
+@example(pairs=[("encrypt_network", "1"), ("encrypt-network", "$(kubeinit-pwned)")], bare=False)  # repeated
+@example(pairs=[("cluster_domain", "a" * 5000)], bare=False)  # long
+@example(pairs=[("public_address", "x\x00$(kubeinit-pwned)")], bare=True)  # NUL
+@example(pairs=[("pod-cidr", "10.32.0.0/12\n$(kubeinit-pwned)")], bare=False)  # newline
 def test_query_values_are_rejected_clearly_or_run_inert(sandbox: Sandbox, pairs: list[tuple[str, str]],
                                                         bare: bool) -> None:
     words = [quote(n, safe="") + "=" + quote(v, safe="") for n, v in pairs]
