@@ -209,8 +209,8 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Options:
     problems: list[tuple[str, str]] = []
     for raw_name, raw in pairs:
         name = canonical_name(raw_name)
-        if name not in NAMES:
-            problems.append((raw_name, suggest(name)))
+        if name not in NAMES:  # shown as typed, unless it holds control characters (NUL, newline, ESC...)
+            problems.append((raw_name if raw_name.isprintable() else repr(raw_name), suggest(name)))
             continue
         if name in seen and seen[name] != raw:
             try:

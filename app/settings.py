@@ -80,7 +80,12 @@ class Settings(BaseSettings):
         description="Where this project's README is published (e.g. https://github.com/ORG/kubeinit/blob/main/README.md): "
         "the installer's network warnings link to its #networking section. Unset: they name the section.",
     )
-    render_cache_size: int = Field(4096, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
+    # Each worker holds up to render_cache_size scripts twice (rendered, and ready to send, the
+    # latter also bounded in bytes): 512 keeps a worker near 70 MB (scripts/bench reports RSS).
+    render_cache_size: int = Field(512, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
+    script_cache_bytes: int = Field(
+        8 * 2**20, ge=0, description="Bytes of whole script responses kept ready to send, per worker process."
+    )
     weave_repositories: dict[str, Annotated[str, Field(pattern=IMAGE_RE)]] = Field(
         default_factory=lambda: {
             "2.8.1": "docker.io/weaveworks",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 
 from fastapi import Request
 
@@ -15,11 +16,16 @@ HOST_RE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa
 
 
 def _trusted(request: Request, settings: Settings) -> bool:
+    return peer_trusted(request.client.host if request.client else None, settings.trusted_proxies)
+
+
+def peer_trusted(host: str | None, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether a peer address lies in one of the trusted proxy networks."""
     try:
-        peer = ipaddress.ip_address(request.client.host) if request.client else None
+        peer = ipaddress.ip_address(host) if host else None
     except ValueError:
         return False
-    return peer is not None and any(peer in network for network in settings.trusted_proxies)
+    return peer is not None and any(peer in network for network in networks)
 
 
 def base_url(request: Request, settings: Settings) -> str:

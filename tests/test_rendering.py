@@ -5,6 +5,7 @@ import pytest
 
 from app.params import parse_pairs
 from app.rendering import ENVIRONMENT, _cached, render, shell_quote
+from app.settings import get_settings
 
 
 def test_undefined_variables_fail_loudly():
@@ -42,7 +43,7 @@ def test_renders_are_cached_and_the_cache_is_bounded():
     hits = _cached().cache_info().hits
     assert render("kubernetes-init.sh.j2", options, "http://cache.test") is first
     assert _cached().cache_info().hits == hits + 1
-    assert _cached().cache_info().maxsize == 4096
+    assert _cached().cache_info().maxsize == get_settings().render_cache_size > 0
 
 
 def test_only_the_header_holds_request_values():

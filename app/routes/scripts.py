@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -12,7 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from app.caching import cached_response
 from app.errors import SCRIPT_MEDIA_TYPE
-from app.params import Options, describe, parse_pairs
+from app.params import DOMAIN_RE, FALSE_WORDS, IPV4_RE, TRUE_WORDS, Options, describe, parse_pairs
 from app.rendering import render
 from app.settings import get_settings
 from app.urls import base_url
@@ -34,30 +36,64 @@ SCRIPTS: list[Script] = []  # every script route, in registration order (the web
 
 JSON_TYPES = {"bool": "boolean", "int": "integer"}
 
+# Booleans in any letter case, or empty (a bare name): 1/0, true/false, yes/no, on/off.
+BOOL_PATTERN = "^(" + "|".join(
+    "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in word) for word in TRUE_WORDS + FALSE_WORDS
+) + ")?$"
+
+
+def value_schema(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of exactly the raw values ``check`` accepts for one option. Rules joining
+    several options (overlapping networks, host bits of a CIDR) are left to the 400 answer."""
+    kind = row["kind"]
+    schema: dict[str, Any]
+    if kind == "bool":
+        schema = {"type": "string", "pattern": BOOL_PATTERN}
+    elif kind == "int":
+        schema = {"type": "integer", "minimum": row["minimum"], "maximum": row["maximum"]}
+    elif kind == "host":
+        schema = {"type": "string", "maxLength": 253, "anyOf": [
+            {"pattern": IPV4_RE}, {"pattern": DOMAIN_RE, "not": {"pattern": "^[0-9.]*$"}}]}
+    else:
+        schema = {"type": "string", "maxLength": 253, "pattern": row["pattern"]}
+        if row["pattern"] == "^(" + "|".join(map(re.escape, row["choices"])) + ")$":
+            schema["enum"] = row["choices"]
+    if row["optional"]:
+        schema = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+    if row["default"]:
+        schema["default"] = row["default"]
+    return schema
+
 
 def query_parameters() -> list[dict[str, Any]]:
     """OpenAPI parameters generated from the option model (the query is parsed by hand below)."""
     params = []
     for row in describe():
-        schema: dict[str, Any] = {"type": JSON_TYPES.get(row["kind"], "string")}
-        if row["default"]:
-            schema["default"] = row["default"]
-        if row["choices"]:
-            schema["enum"] = row["choices"]
-        if row["pattern"]:
-            schema["pattern"] = row["pattern"]
-        if row["kind"] == "int":
-            schema.update(minimum=row["minimum"], maximum=row["maximum"])
         description = f"{row['description']} Also spelt `{row['flag']}`; `bash -s {row['flag']}=…` overrides it."
-        params.append({"name": row["name"], "in": "query", "required": False, "description": description, "schema": schema})
+        params.append({"name": row["name"], "in": "query", "required": False, "description": description,
+                       "schema": value_schema(row)})
     return params
 
 
-def query_options(request: Request) -> Options:
-    """Options from the raw query string: both spellings, strict values, repeats and unknown names checked.
+def parse_query(query: bytes) -> Options:
+    """Options from a raw query string: both spellings, strict values, repeats and unknown names
+    checked; options the query leaves out take the fleet's defaults (setting ``option_defaults``)."""
+    pairs = parse_qsl(query.decode(errors="replace"), keep_blank_values=True)
+    return parse_pairs(get_settings().with_defaults(pairs))
 
-    Options the query leaves out take the fleet's defaults (setting ``option_defaults``)."""
-    return parse_pairs(get_settings().with_defaults(parse_qsl(request.url.query, keep_blank_values=True)))
+
+@lru_cache(maxsize=1)
+def _cached_parse_query():
+    """Popular query strings are parsed once: an LRU as large as the render cache (0: none)."""
+    return lru_cache(maxsize=get_settings().render_cache_size)(parse_query)
+
+
+async def query_options(request: Request) -> Options:
+    # async, like the endpoints: parsing and rendering take well under a millisecond of CPU and no
+    # I/O, so they run on the event loop instead of paying two thread-pool hops per request.
+    options = _cached_parse_query()(request.scope["query_string"])
+    request.state.options = options  # for the access log's options hash
+    return options
 
 
 SCRIPT_DOC: dict[str, Any] = {
@@ -69,6 +105,15 @@ SCRIPT_DOC: dict[str, Any] = {
             "content": {SCRIPT_MEDIA_TYPE: {}, "application/json": {}},
             "description": "An option was wrong: a script that prints `kubeinit: <option>: <reason>` "
             "and exits 1 (JSON when the client accepts application/json).",
+        },
+        304: {"description": "Not modified: If-None-Match named this body's ETag (its sha256)."},
+        414: {
+            "content": {SCRIPT_MEDIA_TYPE: {}, "application/json": {}},
+            "description": "The query (over 8 KiB) or path is too long: an error script as for 400, nothing rendered.",
+        },
+        431: {
+            "content": {SCRIPT_MEDIA_TYPE: {}, "application/json": {}},
+            "description": "Too many or too large header fields: an error script as for 400, nothing rendered.",
         },
     },
 }
@@ -102,9 +147,6 @@ def script_response(template: str, request: Request, options: Options) -> Respon
                            digest=rendered.etag, headers=headers)
 
 
-def kubernetes_init(request: Request, options: Annotated[Options, Depends(query_options)]) -> Response:
-    return script_response("kubernetes-init.sh.j2", request, options)
-
 
 def checksum_of(path: str) -> Callable[[Request], None]:
     """A dependency telling ``script_response`` to answer with the checksum line of ``<name>.sh``."""
@@ -116,37 +158,35 @@ def checksum_of(path: str) -> Callable[[Request], None]:
     return mark
 
 
-def add_script_route(path: str, endpoint: Any, summary: str) -> None:
-    """GET documented in OpenAPI; HEAD and the ``.sh`` spelling served alike but not listed twice.
+SCRIPT_PATHS: set[str] = set()  # every script path, for the response cache in front of routing
 
-    ``PATH.sha256`` (same query) answers ``<sha256>  NAME.sh`` for ``sha256sum -c``.
+
+def add_script_route(path: str, summary: str) -> None:
+    """Serve ``templates/<name>.sh.j2`` at PATH: GET documented in OpenAPI; HEAD and the ``.sh``
+    spelling served alike but not listed twice; ``PATH.sha256`` (same query) answers
+    ``<sha256>  NAME.sh`` for ``sha256sum -c``.
     """
+    name = path.rsplit("/", 1)[-1]
+    template = f"{name}.sh.j2"
+
+    async def endpoint(request: Request, options: Annotated[Options, Depends(query_options)]) -> Response:
+        return script_response(template, request, options)
+
+    endpoint.__name__ = name.replace("-", "_")
     SCRIPTS.append(Script(path, summary))
+    SCRIPT_PATHS.update((path, path + ".sh"))
     router.add_api_route(path, endpoint, methods=["GET"], summary=summary, **SCRIPT_DOC)
     for alias, method in ((path, "HEAD"), (path + ".sh", "GET"), (path + ".sh", "HEAD")):
         router.add_api_route(alias, endpoint, methods=[method], include_in_schema=False, **SCRIPT_DOC)
     checksum = [Depends(checksum_of(path))]
-    name = path.rsplit("/", 1)[-1]
     router.add_api_route(path + ".sha256", endpoint, methods=["GET"], dependencies=checksum,
                          summary=f"sha256 of {name}.sh, for sha256sum -c", **CHECKSUM_DOC)
     router.add_api_route(path + ".sha256", endpoint, methods=["HEAD"], dependencies=checksum,
                          include_in_schema=False, **CHECKSUM_DOC)
 
 
-add_script_route("/kubernetes-init", kubernetes_init, "The control-plane installer: curl -sSL URL | sudo bash")
-
-
-def kubernetes_troubleshoot(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
-    return script_response("kubernetes-troubleshoot.sh.j2", request, options)
-
-
-add_script_route("/kubernetes-troubleshoot", kubernetes_troubleshoot,
+add_script_route("/kubernetes-init", "The control-plane installer: curl -sSL URL | sudo bash")
+add_script_route("/kubernetes-troubleshoot",
                  "Weave Net, NodeLocal DNSCache and DNS checks, explained: curl -sSL URL | sudo bash")
-
-
-def kubernetes_node_join(request: Request, options: Annotated[Options, Depends(query_options)]) -> PlainTextResponse:
-    return script_response("kubernetes-node-join.sh.j2", request, options)
-
-
-add_script_route("/kubernetes-node-join", kubernetes_node_join,
+add_script_route("/kubernetes-node-join",
                  "Joins a host to the cluster: the command kubernetes-init prints, with api-server, token and ca-cert-hash flags")

@@ -108,7 +108,6 @@ def fields(query: str) -> list[dict[str, Any]]:
 
 
 @router.get("/", response_class=HTMLResponse, summary="The web configurator: pick options, copy a command")
-@router.head("/", response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
     body = PAGE.get_template("index.html.j2").render(
         version=__version__,
@@ -121,6 +120,9 @@ def page(request: Request) -> Response:
         assets={name: asset.digest[:16] for name, asset in ASSETS.items()},
     )
     return HTMLResponse(body, headers=PAGE_HEADERS)
+
+
+router.add_api_route("/", page, methods=["HEAD"], response_class=HTMLResponse, include_in_schema=False)
 
 
 @router.get("/static/{name}", include_in_schema=False)
