@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cached_property, lru_cache
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,13 +42,23 @@ class ScriptCache:
     def __init__(self, app: ASGIApp, paths: set[str]) -> None:
         self.app = app
         self.paths = paths
-        settings = get_settings()
-        self.max_entries = settings.render_cache_size
-        self.max_bytes = settings.script_cache_bytes
-        networks = tuple(settings.trusted_proxies)
-        self.trusted = lru_cache(maxsize=1024)(lambda host: peer_trusted(host, networks))
         self.size = 0
         self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+
+    # Settings are read on the first script request, not when the app is built: with bad settings
+    # the app still starts, /healthz answers and /readyz says what is wrong.
+    @cached_property
+    def max_entries(self) -> int:
+        return get_settings().render_cache_size
+
+    @cached_property
+    def max_bytes(self) -> int:
+        return get_settings().script_cache_bytes
+
+    @cached_property
+    def trusted(self) -> Callable[[str | None], bool]:
+        networks = tuple(get_settings().trusted_proxies)
+        return lru_cache(maxsize=1024)(lambda host: peer_trusted(host, networks))
 
     def key(self, scope: Scope) -> tuple[Any, ...] | None:
         values: dict[bytes, bytes] = {}

@@ -51,3 +51,23 @@ def live_server() -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Set KUBEINIT_* variables for one test: ``settings_env(KUBEINIT_X="...")`` returns a client of
+    the app running with them; afterwards the app forgets them again."""
+    from fastapi.testclient import TestClient
+
+    from app.main import app
+    from tests.support import reload_settings
+
+    def set_env(client: tuple[str, int] = ("testclient", 50000), **values: str) -> TestClient:
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        reload_settings()
+        return TestClient(app, client=client)
+
+    yield set_env
+    monkeypatch.undo()
+    reload_settings()

@@ -83,3 +83,16 @@ class Stubs:
         """What the index-th call (0-based, as in calls()) read on stdin."""
         saved = self.log.with_name(f"{self.log.name}.stdin.{index}")
         return saved.read_text() if saved.exists() else ""
+
+
+def reload_settings() -> None:
+    """Forget everything derived from the settings, as a restarted process would: the settings,
+    the render, query-parse and readiness caches, and the middleware stack (the response cache)."""
+    from app import rendering
+    from app.main import app
+    from app.routes import health, scripts
+    from app.settings import get_settings
+
+    for cached in (get_settings, rendering._cached, scripts._cached_parse_query, health._ready):
+        cached.cache_clear()
+    app.middleware_stack = None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import kubernetes_validate

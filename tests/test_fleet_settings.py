@@ -5,32 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
-from app import rendering
-from app.main import app
-from app.routes import health
 from app.settings import Settings, get_settings, mirrored
-
-
-@pytest.fixture
-def settings_env(monkeypatch):
-    """Set KUBEINIT_* variables for one test; the cached settings, render cache and readiness follow."""
-
-    def clear():
-        get_settings.cache_clear()
-        rendering._cached.cache_clear()
-        health._ready.cache_clear()
-
-    def set_env(**values: str) -> TestClient:
-        for key, value in values.items():
-            monkeypatch.setenv(key, value)
-        clear()
-        return TestClient(app)
-
-    yield set_env
-    monkeypatch.undo()
-    clear()
 
 
 def header(body: str, name: str) -> str:

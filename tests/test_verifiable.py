@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app import __version__
 from app.main import app
 from app.routes.scripts import SCRIPTS
-from app.settings import get_settings
+
 
 client = TestClient(app)
 
@@ -60,14 +60,9 @@ def test_a_cache_keeps_variants_from_a_trusted_proxy_apart():
     assert direct.headers["vary"] == forwarded.headers["vary"] == "X-Forwarded-Host, X-Forwarded-Proto"
 
 
-def test_with_a_public_url_the_script_varies_with_nothing(monkeypatch):
-    monkeypatch.setenv("KUBEINIT_PUBLIC_URL", "https://kube.example.org")
-    get_settings.cache_clear()
-    try:
-        response = TestClient(app, client=("127.0.0.1", 5000)).get("/kubernetes-init", headers=PROXIED)
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+def test_with_a_public_url_the_script_varies_with_nothing(settings_env):
+    trusted = settings_env(client=("127.0.0.1", 5000), KUBEINIT_PUBLIC_URL="https://kube.example.org")
+    response = trusted.get("/kubernetes-init", headers=PROXIED)
     assert "vary" not in response.headers
 
 

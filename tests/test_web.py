@@ -152,16 +152,8 @@ def test_page_uses_the_public_url_from_the_request():
     assert 'data-base-url="http://kube.example.org:8443"' in response.text
 
 
-def test_page_commands_use_the_configured_public_url(monkeypatch):
-    from app.settings import get_settings
-
-    monkeypatch.setenv("KUBEINIT_PUBLIC_URL", "https://kube.example.org/")
-    get_settings.cache_clear()
-    try:
-        response = client.get("/", headers={"Host": "10.0.0.5:8000"})
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+def test_page_commands_use_the_configured_public_url(settings_env):
+    response = settings_env(KUBEINIT_PUBLIC_URL="https://kube.example.org/").get("/", headers={"Host": "10.0.0.5:8000"})
     assert 'data-base-url="https://kube.example.org"' in response.text
     assert "10.0.0.5" not in response.text
 
