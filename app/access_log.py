@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
+from collections.abc import Callable
 from functools import lru_cache
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,8 +55,14 @@ def options_hash(options: Options) -> str:
     return hashlib.sha256(canonical_query(options).encode()).hexdigest()[:16]
 
 
+# Called after every HTTP request with (scope, status, seconds): app.metrics adds one, so the
+# request is timed and its status read once, here, for the log and the metrics alike.
+REQUEST_OBSERVERS: list[Callable[[Scope, int, float], None]] = []
+
+
 class AccessLog:
-    """ASGI middleware writing the access log line once the response is complete."""
+    """ASGI middleware writing the access log line once the response is complete, and telling
+    the request observers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -80,9 +87,12 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_counting)
         finally:
+            seconds = time.perf_counter() - start
+            for observe in REQUEST_OBSERVERS:
+                observe(scope, status, seconds)
             if logger.isEnabledFor(logging.INFO):
                 options = scope.get("state", {}).get("options")
-                emit(line(scope["method"], scope["path"], status, time.perf_counter() - start, size,
+                emit(line(scope["method"], scope["path"], status, seconds, size,
                           options_hash(options) if isinstance(options, Options) else None))
 
 

@@ -24,5 +24,5 @@ errors.install(app)
 # Middleware, innermost first.
 app.add_middleware(ScriptCache, paths=scripts.SCRIPT_PATHS)  # repeated script requests skip routing
 app.add_middleware(SizeLimits)  # before routing: oversized requests get a 4xx, never a render
-metrics.install(app)  # counts every request, rejected ones too; serves /metrics
-app.add_middleware(AccessLog)  # outermost: every request is logged
+app.add_middleware(AccessLog)  # outermost: every request is logged and counted (metrics), rejected ones too
+metrics.install(app)  # serves /metrics; counts requests through the access log's observers

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, multiprocess
 from prometheus_client.exposition import choose_encoder
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from app.access_log import REQUEST_OBSERVERS
 from app.rendering import RENDER_OBSERVERS
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -44,32 +44,12 @@ def observe_render(hit: bool, seconds: float) -> None:
     RENDER_SECONDS.labels("hit" if hit else "miss").observe(seconds)
 
 
-class MetricsMiddleware:
-    """Counts every HTTP request under its route template (``/kubernetes-init``), never the raw path."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # what the client gets if the app raises before answering
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            route = getattr(scope.get("route"), "path", UNMATCHED)
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            REQUESTS.labels(route, method, str(status)).inc()
-            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - start)
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    """Count one HTTP request under its route template (``/kubernetes-init``), never the raw path."""
+    route = getattr(scope.get("route"), "path", UNMATCHED)
+    method = scope["method"] if scope["method"] in METHODS else "OTHER"
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route).observe(seconds)
 
 
 router = APIRouter(tags=["health"])
@@ -92,6 +72,6 @@ def install(app: FastAPI) -> None:
             "WEB_CONCURRENCY > 1 without PROMETHEUS_MULTIPROC_DIR: each scrape of /metrics sees one worker only"
         )
     disable_created_metrics()  # no *_created series beside every counter and histogram
-    app.add_middleware(MetricsMiddleware)
     app.include_router(router)
+    REQUEST_OBSERVERS.append(observe_request)  # the access log middleware times every request
     RENDER_OBSERVERS.append(observe_render)

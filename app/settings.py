@@ -81,8 +81,9 @@ class Settings(BaseSettings):
         "the installer's network warnings link to its #networking section. Unset: they name the section.",
     )
     # Each worker holds up to render_cache_size scripts twice (rendered, and ready to send, the
-    # latter also bounded in bytes): 512 keeps a worker near 70 MB (scripts/bench reports RSS).
-    render_cache_size: int = Field(512, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
+    # latter also bounded in bytes). A script is about 80 KB: 128 keeps the render cache near
+    # 10 MB a worker (scripts/bench reports RSS after 100 000 distinct option sets).
+    render_cache_size: int = Field(128, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
     script_cache_bytes: int = Field(
         8 * 2**20, ge=0, description="Bytes of whole script responses kept ready to send, per worker process."
     )
