@@ -72,7 +72,7 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
 
 # Called after every render() with (cache hit?, seconds taken); app.metrics adds one.
 RENDER_OBSERVERS: list[Callable[[bool, float], None]] = []
-# Set by _render, which runs only on a cache miss; per thread, as routes render in a thread pool.
+# Set by _render, which runs only on a cache miss; per thread, as /readyz renders in the thread pool.
 _call = threading.local()
 
 
