@@ -271,6 +271,8 @@ def describe(defaults: dict[str, str] | None = None) -> list[dict[str, Any]]:
                 "minimum": spec.minimum,
                 "maximum": spec.maximum,
                 "optional": spec.optional,
+                # only the listed values (a select), not an open choice such as a version with patches
+                "closed": bool(spec.choices) and spec.pattern == _choice(spec.choices),
                 "description": field.description or "",
             }
         )

@@ -34,8 +34,6 @@ class Script:
 
 SCRIPTS: list[Script] = []  # every script route, in registration order (the web page lists them)
 
-JSON_TYPES = {"bool": "boolean", "int": "integer"}
-
 # Booleans in any letter case, or empty (a bare name): 1/0, true/false, yes/no, on/off.
 BOOL_PATTERN = "^(" + "|".join(
     "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in word) for word in TRUE_WORDS + FALSE_WORDS
@@ -56,7 +54,7 @@ def value_schema(row: dict[str, Any]) -> dict[str, Any]:
             {"pattern": IPV4_RE}, {"pattern": DOMAIN_RE, "not": {"pattern": "^[0-9.]*$"}}]}
     else:
         schema = {"type": "string", "maxLength": 253, "pattern": row["pattern"]}
-        if row["pattern"] == "^(" + "|".join(map(re.escape, row["choices"])) + ")$":
+        if row["closed"]:
             schema["enum"] = row["choices"]
     if row["optional"]:
         schema = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}

@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from app import __version__
 from app.caching import cached_response, sha256_hex
-from app.params import ACTIONS, NAMES, _choice, canonical_name, describe, parse_bool
+from app.params import ACTIONS, NAMES, canonical_name, describe, parse_bool
 from app.rendering import TEMPLATES
-from app.routes.scripts import JSON_TYPES, QUERY_HEADER, SCRIPTS
+from app.routes.scripts import QUERY_HEADER, SCRIPTS
 from app.settings import get_settings
 from app.urls import base_url
 
@@ -65,6 +65,9 @@ ASSETS = {
 }
 
 
+JSON_TYPES = {"bool": "boolean", "int": "integer"}
+
+
 def option_rows() -> list[dict[str, Any]]:
     """``describe()`` with the defaults this service applies, plus the JSON type of each value."""
     rows = describe(get_settings().option_defaults)
@@ -74,7 +77,7 @@ def option_rows() -> list[dict[str, Any]]:
 def _control(row: dict[str, Any]) -> str:
     if row["kind"] == "bool":
         return "checkbox"
-    if row["choices"] and row["pattern"] == _choice(row["choices"]):
+    if row["closed"]:
         return "select"  # only the listed values; an open choice (a version with patches) is typed
     return "text"
 
@@ -149,7 +152,8 @@ def options_document() -> dict[str, Any]:
     summary="The option model as JSON",
     description="Every option with its name, `flag` spelling, JSON `type`, `kind`, `default` (as written "
     "in a query: 1/0 for booleans, empty for unset), allowed `choices`, the POSIX ERE `pattern` the "
-    "service and the script both check, `minimum`/`maximum`, whether it is `optional`, and its "
+    "service and the script both check, `minimum`/`maximum`, whether it is `optional`, whether only "
+    "the `choices` are allowed (`closed`), and its "
     "`description`; the script's actions; the script routes.",
     responses={200: {"content": {"application/json": {}}}},
 )
