@@ -32,15 +32,16 @@ RUN python3 -m compileall -q app
 # uvicorn reads WEB_CONCURRENCY (workers) and UVICORN_* (its flags) from the environment.
 # Proxy headers are the app's business: it believes X-Forwarded-* only from KUBEINIT_TRUSTED_PROXIES.
 # Keep-alive outlives the usual proxy upstream keep-alive (60 s), so a proxy never reuses a closed connection.
-# uvloop and httptools, the latter bounded in its request head (app/limits.py); the app writes its own
-# JSON access log. One worker a pod: scale by replicas (set WEB_CONCURRENCY to the cores elsewhere).
+# uvloop and httptools, the latter bounded in its request head (app/server.py); the app writes its own
+# JSON access log; no Server header. One worker a pod: scale by replicas (set WEB_CONCURRENCY to the cores elsewhere).
 ENV WEB_CONCURRENCY=1 \
     UVICORN_HOST=0.0.0.0 \
     UVICORN_PORT=8000 \
     UVICORN_LOOP=uvloop \
-    UVICORN_HTTP=app.limits:BoundedHttpToolsProtocol \
+    UVICORN_HTTP=app.server:HttpProtocol \
     UVICORN_ACCESS_LOG=false \
     UVICORN_PROXY_HEADERS=false \
+    UVICORN_SERVER_HEADER=false \
     UVICORN_TIMEOUT_KEEP_ALIVE=75 \
     UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=20
 

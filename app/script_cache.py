@@ -1,4 +1,5 @@
-"""Answers repeated script requests from memory, before routing, parsing or rendering.
+"""Whole script responses kept in memory, so that a repeated request skips routing, parsing and
+rendering (app.front asks here before anything else runs).
 
 A served script depends only on its path, its query string and the service's base URL, which
 comes from the request's scheme and Host header, or from X-Forwarded-Proto/-Host when the peer
@@ -11,36 +12,36 @@ range requests always go to the app.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
 
-from app.rendering import RENDER_OBSERVERS
 from app.settings import get_settings
 from app.urls import peer_trusted
 
 # The headers base_url() and the response depend on; the first of each counts, as in Starlette.
-KEY_HEADERS = (b"host", b"accept", b"x-forwarded-proto", b"x-forwarded-host")
+KEY_HEADERS = frozenset((b"host", b"accept", b"x-forwarded-proto", b"x-forwarded-host"))
 BYPASS_HEADERS = frozenset((b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since",
                             b"range", b"if-range", b"cache-control"))
+OVERHEAD = 512  # bytes an entry takes besides its body (key, headers), roughly
 
 
 @dataclass(frozen=True)
 class Entry:
-    start: Message
-    body: bytes
-    options: Any  # what the access log hashes
-    route: Any  # the route that answered, for whatever labels requests by route
+    start: Message  # http.response.start, as the app sent it
+    body: Message  # http.response.body, the whole body at once
+    size: int  # body bytes
+    route: Any  # the route that answered, for whatever counts requests by route
+    options: str | None  # the options hash the access log writes
 
 
 class ScriptCache:
-    """ASGI middleware serving the paths in ``paths`` (a live set) from an LRU of whole responses."""
+    """An LRU of whole responses to the script paths in ``paths`` (a live set)."""
 
-    def __init__(self, app: ASGIApp, paths: set[str]) -> None:
-        self.app = app
+    def __init__(self, paths: set[str]) -> None:
         self.paths = paths
         self.size = 0
         self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
@@ -61,56 +62,44 @@ class ScriptCache:
         return lru_cache(maxsize=1024)(lambda host: peer_trusted(host, networks))
 
     def key(self, scope: Scope) -> tuple[Any, ...] | None:
-        values: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            if name in BYPASS_HEADERS:
-                return None
-            if name in KEY_HEADERS:
-                values.setdefault(name, value)
-        client = scope.get("client")
-        trusted = self.trusted(client[0] if client else None)
-        forwarded = (values.get(b"x-forwarded-proto"), values.get(b"x-forwarded-host")) if trusted else None
-        return (scope["method"], scope["path"], scope["query_string"], scope["scheme"],
-                values.get(b"host"), values.get(b"accept"), forwarded)
+        """What the answer to an HTTP request depends on, or None if it is not to be cached.
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] not in ("GET", "HEAD")
-                or not self.max_entries or (key := self.key(scope)) is None):
-            await self.app(scope, receive, send)
-            return
+        Only script routes' 200 answers are stored; those routes answer GET and HEAD only, and the
+        key holds the method, so other methods always miss."""
+        if scope["path"] not in self.paths or not self.max_entries:
+            return None
+        host = accept = forwarded_proto = forwarded_host = None
+        for name, value in scope["headers"]:
+            if name in KEY_HEADERS:
+                if name == b"host":
+                    host = host or value
+                elif name == b"accept":
+                    accept = accept or value
+                elif name == b"x-forwarded-proto":
+                    forwarded_proto = forwarded_proto or value
+                else:
+                    forwarded_host = forwarded_host or value
+            elif name in BYPASS_HEADERS:
+                return None
+        if forwarded_proto or forwarded_host:
+            client = scope.get("client")
+            if not self.trusted(client[0] if client else None):
+                forwarded_proto = forwarded_host = None
+        return (scope["method"], scope["path"], scope["query_string"], scope["scheme"], host, accept,
+                forwarded_proto, forwarded_host)
+
+    def get(self, key: tuple[Any, ...]) -> Entry | None:
         entry = self.entries.get(key)
         if entry is not None:
-            for observe in RENDER_OBSERVERS:  # a rendered script served from memory: a render cache hit
-                observe(True, 0.0)
             self.entries.move_to_end(key)
-            scope.setdefault("state", {})["options"] = entry.options
-            scope["route"] = entry.route
-            await send(entry.start)
-            await send({"type": "http.response.body", "body": entry.body})
-            return
-        start: Message = {}
-        chunks: list[bytes] = []
-        complete = False
-
-        async def send_capturing(message: Message) -> None:
-            nonlocal start, complete
-            if message["type"] == "http.response.start":
-                start = message
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                complete = not message.get("more_body", False)
-            await send(message)
-
-        await self.app(scope, receive, send_capturing)
-        if start.get("status") == 200 and complete:
-            self.store(key, Entry(start, b"".join(chunks), scope.get("state", {}).get("options"), scope.get("route")))
+        return entry
 
     def store(self, key: tuple[Any, ...], entry: Entry) -> None:
-        size = len(entry.body) + 512  # the key and headers, roughly
+        size = entry.size + OVERHEAD
         if size > self.max_bytes:
             return
         self.entries[key] = entry
         self.size += size
         while len(self.entries) > self.max_entries or self.size > self.max_bytes:
             _, old = self.entries.popitem(last=False)
-            self.size -= len(old.body) + 512
+            self.size -= old.size + OVERHEAD

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.access_log import logger
 from app.main import app
+from tests.conftest import start_uvicorn
 
 client = TestClient(app)
 
@@ -80,3 +83,24 @@ def test_hostile_paths_stay_one_escaped_line(log: Lines) -> None:
     assert record["path"].startswith('/kubernetes-init\n{"status": 200}"')
     assert len(record["path"]) == 200  # truncated
     assert len(log.lines) == 1 and "\n" not in log.lines[0]
+
+
+def test_a_real_server_writes_every_line_whole_to_stderr_and_loses_none_when_stopped() -> None:
+    """The default handler writes the lines of one turn of the event loop together: pipelined
+    requests (answered in one turn) still give one whole line each, and a stop flushes the rest."""
+    proc, url = start_uvicorn(args=("--log-level", "warning", "--no-access-log"))
+    port = int(url.rsplit(":", 1)[1])
+    requests = b"".join(f"GET /kubernetes-init?weave_mtu={1400 + i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                        for i in range(20))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(requests + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while conn.recv(1 << 20):
+                pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
+    assert [line["path"] for line in lines] == ["/healthz"] * 1 + ["/kubernetes-init"] * 20 + ["/healthz"]
+    assert [line["status"] for line in lines] == [200] * 22
+    assert len({line["options"] for line in lines[1:-1]}) == 20  # each its own option set

@@ -11,12 +11,12 @@ BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
 
 
 def test_bench_runs_and_reports_every_figure() -> None:
-    run = subprocess.run([sys.executable, str(BENCH), "--duration", "1", "--distinct", "200", "--mixed", "300",
+    run = subprocess.run([sys.executable, str(BENCH), "--duration", "1", "--rounds", "2", "--distinct", "200", "--mixed", "300",
                           "--connections", "8"], capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     out = run.stdout
     for row in ("service (cached)", "nginx static", "service uncached"):
-        requests_per_s = re.search(rf"^{re.escape(row)}\s+(\d+)\s+[\d.]+\s+[\d.]+\s+0\s+0$", out, re.M)
+        requests_per_s = re.search(rf"^{re.escape(row)}\s+(\d+)\s+[\d.]+\s+[\d.]+\s+0\s+0\s+\d+ \d+$", out, re.M)
         assert requests_per_s and int(requests_per_s.group(1)) > 0, out
     for label in ("service/nginx:", "service/uncached:", "service p99:", "cold render:", "RSS:"):
         assert re.search(rf"^{re.escape(label)}\s+\S", out, re.M), label

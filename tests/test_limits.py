@@ -122,7 +122,7 @@ def _wait(port: int) -> None:
     raise RuntimeError("uvicorn did not start")
 
 
-@pytest.fixture(scope="module", params=["app.limits:BoundedHttpToolsProtocol", "httptools", "h11"])
+@pytest.fixture(scope="module", params=["app.server:HttpProtocol", "httptools", "h11"])
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     port = _free_port()
     proc = subprocess.Popen(
@@ -171,7 +171,7 @@ def test_the_bounded_protocol_refuses_an_endless_head_early() -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--http", "app.limits:BoundedHttpToolsProtocol", "--log-level", "warning"],
+         "--http", "app.server:HttpProtocol", "--log-level", "warning"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

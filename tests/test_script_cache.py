@@ -3,24 +3,25 @@ everything a script depends on, and the cache stays within its bounds."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import rendering
+from app import access_log, rendering
+from app.front import Front
 from app.main import app
 from app.routes import scripts
-from app.script_cache import ScriptCache
+from app.script_cache import OVERHEAD, ScriptCache
 
 
 def cache_of(application: FastAPI) -> ScriptCache:
-    """The ScriptCache instance in the app's middleware stack (built on first request)."""
-    layer = application.middleware_stack
-    while not isinstance(layer, ScriptCache):
-        layer = layer.app
-    return layer
+    """The response cache of the app's front layer (built on first request)."""
+    front = application.middleware_stack
+    assert isinstance(front, Front)
+    return front.cache
 
 
 @pytest.fixture
@@ -101,8 +102,8 @@ def test_the_cache_is_bounded_in_entries_and_bytes(client: TestClient, renders: 
     for mtu in range(1000, 1020):
         assert client.get(f"/kubernetes-init?weave_mtu={mtu}").status_code == 200
     assert len(cache.entries) == 5
-    assert cache.size == sum(len(e.body) + 512 for e in cache.entries.values())
-    cache.max_bytes = 2 * (len(next(iter(cache.entries.values())).body) + 600)
+    assert cache.size == sum(e.size + OVERHEAD for e in cache.entries.values())
+    cache.max_bytes = 2 * (next(iter(cache.entries.values())).size + OVERHEAD + 100)
     client.get("/kubernetes-init?weave_mtu=2000")
     assert len(cache.entries) == 2 and cache.size <= cache.max_bytes
     # the newest stays: a repeat is a hit
@@ -119,20 +120,18 @@ def test_a_cache_size_of_zero_disables_it(client: TestClient, renders: list[obje
     assert len(renders) == 3
 
 
-def test_a_hit_carries_the_route_and_options_of_the_answer(client: TestClient, renders: list[object]) -> None:
-    """Middleware outside the cache (access log, metrics by route) sees a hit as it saw the miss."""
-    seen: list[tuple[object, object]] = []
-    client.get("/kubernetes-init.sh?kube_proxy_mode=ipvs")
-    cache = cache_of(app)
-
-    async def probe(scope, receive, send):  # type: ignore[no-untyped-def]
-        await cache(scope, receive, send)
-        seen.append((getattr(scope.get("route"), "path", None), scope["state"]["options"].kube_proxy_mode))
-
-    outer = app.middleware_stack
-    while outer.app is not cache:
-        outer = outer.app
-    outer.app = probe
-    client.get("/kubernetes-init.sh?kube_proxy_mode=ipvs")
-    assert len(renders) == 1  # a hit
-    assert seen == [("/kubernetes-init.sh", "ipvs")]
+def test_a_hit_is_logged_and_counted_as_the_miss_was(client: TestClient, renders: list[object],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request observers (metrics by route) and the access log see a hit as they saw the miss."""
+    seen: list[tuple[object, ...]] = []
+    monkeypatch.setattr(access_log, "REQUEST_OBSERVERS", [
+        lambda scope, status, seconds: seen.append((getattr(scope.get("route"), "path", None), status))])
+    monkeypatch.setattr(access_log, "emit", lambda line: seen.append((line,)))
+    for _ in range(2):
+        client.get("/kubernetes-init.sh?kube_proxy_mode=ipvs")
+    assert len(renders) == 1  # the second was a hit
+    miss_route, miss_line, hit_route, hit_line = seen[0], seen[1][0], seen[2], seen[3][0]
+    assert miss_route == hit_route == ("/kubernetes-init.sh", 200)
+    drop_timing = lambda line: {k: v for k, v in json.loads(line).items() if k not in ("time", "duration_ms")}  # noqa: E731
+    assert drop_timing(miss_line) == drop_timing(hit_line)
+    assert drop_timing(hit_line)["options"] == access_log.options_hash(scripts.parse_query(b"kube_proxy_mode=ipvs"))
