@@ -8,8 +8,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 
-def sha256_hex(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()
+def sha256_hex(body: str | bytes) -> str:
+    return hashlib.sha256(body.encode() if isinstance(body, str) else body).hexdigest()
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -18,7 +18,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def cached_response(request: Request, body: str, media_type: str, cache_control: str, *,
+def cached_response(request: Request, body: str | bytes, media_type: str, cache_control: str, *,
                     digest: str | None = None, headers: dict[str, str] | None = None) -> Response:
     """The body with a strong ETag (its sha256) and Cache-Control; 304 and no body when the client has it.
 

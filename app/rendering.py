@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import threading
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import jinja2
 
 from app import __version__
+from app.caching import sha256_hex
 from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, text
 from app.settings import Settings, get_settings
 
@@ -48,8 +48,8 @@ ENVIRONMENT = make_environment()
 
 @dataclass(frozen=True)
 class Rendered:
-    body: str
-    etag: str
+    body: bytes  # UTF-8, as sent: the response cache keeps this very object, not a copy
+    etag: str  # its sha256
     query: str
 
 
@@ -80,8 +80,8 @@ def _render(template: str, options: Options, base_url: str) -> Rendered:
     _call.missed = True
     settings = get_settings()
     ctx = context(options, base_url, settings)
-    body = ENVIRONMENT.get_template(template).render(ctx)
-    return Rendered(body, hashlib.sha256(body.encode()).hexdigest(), ctx["query"])
+    body = ENVIRONMENT.get_template(template).render(ctx).encode()
+    return Rendered(body, sha256_hex(body), ctx["query"])
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ BASE_URL = "http://kubeinit.test:8000"
 
 def render_script(template: str = "kubernetes-init.sh.j2", /, **options: str) -> str:
     """The script the service serves for these query options (names in either spelling)."""
-    return render(template, parse_pairs(options.items()), BASE_URL).body
+    return render(template, parse_pairs(options.items()), BASE_URL).body.decode()
 
 
 @dataclass

@@ -48,6 +48,6 @@ def test_renders_are_cached_and_the_cache_is_bounded():
 
 def test_only_the_header_holds_request_values():
     """A canary value set through every option appears only in the header block."""
-    body = render("kubernetes-init.sh.j2", parse_pairs([("cluster_domain", "canary-domain.test")]), "http://x").body
+    body = render("kubernetes-init.sh.j2", parse_pairs([("cluster_domain", "canary-domain.test")]), "http://x").body.decode()
     header, rest = body.split("\nlog_print() {", 1)
     assert "canary-domain.test" in header and "canary-domain.test" not in rest
