@@ -17,7 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import access_log
 from app.limits import limit_response, oversized
-from app.rendering import RENDER_OBSERVERS
 from app.script_cache import Entry, ScriptCache
 
 
@@ -45,8 +44,6 @@ class Front:
         if entry is not None:
             await send(entry.start)
             await send(entry.body)
-            for observe in RENDER_OBSERVERS:  # a rendered script served from memory: a render cache hit
-                observe(True, 0.0)
             scope["route"] = entry.route  # what the request observers label it by, as on the miss
             access_log.record(scope, 200, time.perf_counter() - start, entry.size, entry.options)
             return

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests by route and status, render cache hits and misses, render time.
+"""Prometheus metrics: requests by route and status, and renders (render cache misses) with their time.
 
 With several uvicorn workers (``WEB_CONCURRENCY`` > 1) each worker counts for itself; set
 ``PROMETHEUS_MULTIPROC_DIR`` to a directory on a writable file system (made if missing) and ``/metrics``
@@ -12,7 +12,7 @@ import os
 from functools import cache
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, disable_created_metrics, multiprocess
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Scope
 
@@ -25,41 +25,28 @@ if MULTIPROC_DIR:
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"  # any path no route serves: one label, however many paths are probed
 
-REQUESTS = Counter(
-    "kubeinit_http_requests", "HTTP requests answered, by route template, method and status.", ["route", "method", "status"]
-)
+# One histogram per request, as OpenTelemetry's http.server.request.duration: its _count by
+# route, method and status is the request count, so no counter beside it.
 REQUEST_SECONDS = Histogram(
-    "kubeinit_http_request_duration_seconds", "Time to answer an HTTP request, by route template.", ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    "kubeinit_http_request_duration_seconds", "Time to answer an HTTP request, by route template, method and status.",
+    ["route", "method", "status"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-CACHE_HITS = Counter("kubeinit_render_cache_hits", "Scripts served from the render cache.")
-CACHE_MISSES = Counter("kubeinit_render_cache_misses", "Scripts rendered because the render cache did not hold them.")
 RENDER_SECONDS = Histogram(
-    "kubeinit_render_duration_seconds", "Time to render a script the render cache did not hold.",
+    "kubeinit_render_duration_seconds", "Time to render a script: one observation per render cache miss.",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
 )
 
 
-def observe_render(hit: bool, seconds: float) -> None:
-    if hit:  # a hit takes microseconds, from the response cache none: only counted
-        CACHE_HITS.inc()
-    else:
-        CACHE_MISSES.inc()
-        RENDER_SECONDS.observe(seconds)
-
-
 @cache  # bounded: route templates x METHODS and OTHER x the statuses the app answers with
-def request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
-    return REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route)
+def request_series(route: str, method: str, status: int) -> Histogram:
+    return REQUEST_SECONDS.labels(route, method, str(status))
 
 
 def observe_request(scope: Scope, status: int, seconds: float) -> None:
-    """Count one HTTP request under its route template (``/kubernetes-init``), never the raw path."""
+    """Count and time one HTTP request under its route template (``/kubernetes-init``), never the raw path."""
     method = scope["method"]
-    count, duration = request_series(getattr(scope.get("route"), "path", UNMATCHED),
-                                     method if method in METHODS else "OTHER", status)
-    count.inc()
-    duration.observe(seconds)
+    request_series(getattr(scope.get("route"), "path", UNMATCHED), method if method in METHODS else "OTHER",
+                   status).observe(seconds)
 
 
 router = APIRouter(tags=["health"])
@@ -84,4 +71,4 @@ def install(app: FastAPI) -> None:
     disable_created_metrics()  # no *_created series beside every counter and histogram
     app.include_router(router)
     REQUEST_OBSERVERS.append(observe_request)  # the access log middleware times every request
-    RENDER_OBSERVERS.append(observe_render)
+    RENDER_OBSERVERS.append(RENDER_SECONDS.observe)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,18 +69,19 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
     }
 
 
-# Called after every render() with (cache hit?, seconds taken); app.metrics adds one.
-RENDER_OBSERVERS: list[Callable[[bool, float], None]] = []
-# Set by _render, which runs only on a cache miss; per thread, as /readyz renders in the thread pool.
-_call = threading.local()
+# Called after every render, i.e. every render cache miss, with the seconds it took; app.metrics adds one.
+RENDER_OBSERVERS: list[Callable[[float], None]] = []
 
 
 def _render(template: str, options: Options, base_url: str) -> Rendered:
-    _call.missed = True
+    start = time.perf_counter()
     settings = get_settings()
     ctx = context(options, base_url, settings)
     body = ENVIRONMENT.get_template(template).render(ctx).encode()
-    return Rendered(body, sha256_hex(body), ctx["query"])
+    rendered = Rendered(body, sha256_hex(body), ctx["query"])
+    for observe in RENDER_OBSERVERS:
+        observe(time.perf_counter() - start)
+    return rendered
 
 
 @lru_cache(maxsize=1)
@@ -91,13 +91,7 @@ def _cached():
 
 def render(template: str, options: Options, base_url: str) -> Rendered:
     """Render a script; equal (template, options, base URL) give byte-identical, cached output."""
-    _call.missed = False
-    start = time.perf_counter()
-    rendered = _cached()(template, options, base_url)
-    seconds = time.perf_counter() - start
-    for observe in RENDER_OBSERVERS:
-        observe(not _call.missed, seconds)
-    return rendered
+    return _cached()(template, options, base_url)
 
 
 def render_error(problems: list[tuple[str, str]]) -> str:
