@@ -39,10 +39,15 @@ def install_default_handler() -> None:
         logger.propagate = False
 
 
-_pending: list[str] = []  # lines for the default handler, written once per event loop iteration
+_pending: list[str] = []  # lines for the default handler, written once per turn of the event loop
+_writer: asyncio.AbstractEventLoop | None = None  # the loop that is to write them
 
 
 def _write_pending() -> None:
+    global _writer
+    _writer = None
+    if not _pending:
+        return
     text = "\n".join(_pending) + "\n"
     _pending.clear()
     try:
@@ -52,25 +57,24 @@ def _write_pending() -> None:
         pass
 
 
-@atexit.register
-def _write_at_exit() -> None:
-    if _pending:
-        _write_pending()
+atexit.register(_write_pending)
 
 
 def emit(message: str) -> None:
+    global _writer
     if logger.handlers == [_default] and not logger.filters and not logger.propagate:
         # What the default handler would write, without a LogRecord (two thirds of its cost), and
         # in one write for all the requests answered in one turn of the event loop: under load,
         # one system call for many lines instead of one each.
-        if not _pending:
-            try:
-                asyncio.get_running_loop().call_soon(_write_pending)
-            except RuntimeError:  # no event loop: now
-                _pending.append(message)
-                _write_pending()
-                return
         _pending.append(message)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: now
+            _write_pending()
+            return
+        if loop is not _writer:  # also when the loop that was to write them has gone
+            _writer = loop
+            loop.call_soon(_write_pending)
     else:
         logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, message, None, None))
 

@@ -12,6 +12,7 @@ costs a key, a lookup and two sends, with no wrapped ``send`` and no other frame
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,14 +43,17 @@ class Front:
         key = self.cache.key(scope)
         entry = self.cache.get(key) if key is not None else None
         if entry is not None:
-            await send(entry.start)
-            await send(entry.body)
             scope["route"] = entry.route  # what the request observers label it by, as on the miss
-            access_log.record(scope, 200, time.perf_counter() - start, entry.size, entry.options)
+            try:
+                await send(entry.start)
+                await send(entry.body)
+            finally:
+                access_log.record(scope, 200, time.perf_counter() - start, entry.size, entry.options)
             return
         await self.forward(scope, receive, send, start, key)
 
-    async def forward(self, scope: Scope, receive: Receive, send: Send, start: float, key: tuple | None) -> None:
+    async def forward(self, scope: Scope, receive: Receive, send: Send, start: float,
+                      key: tuple[Any, ...] | None) -> None:
         """Let FastAPI answer; keep a complete 200 answer to a cacheable request."""
         status = 500  # what the client gets if the app fails before it answers
         size = 0

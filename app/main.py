@@ -7,6 +7,7 @@ from app import __version__, errors, metrics
 from app.front import Front
 from app.routes import health, scripts, web
 
+
 class Kubeinit(FastAPI):
     """FastAPI with app.front outside its own stack (error handling, routing): size limits, the
     response cache, the access log and request metrics, before anything else runs."""
@@ -28,4 +29,4 @@ app.include_router(scripts.router)
 app.include_router(health.router)
 app.include_router(web.router)
 errors.install(app)
-metrics.install(app)  # serves /metrics; counts requests through the access log's observers
+metrics.install(app)  # serves /metrics; counts what app.front and the renders report

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests by route and status, and renders (render cache misses) with their time.
+"""Prometheus metrics: requests by route, method and status, and renders (render cache misses), with their time.
 
 With several uvicorn workers (``WEB_CONCURRENCY`` > 1) each worker counts for itself; set
 ``PROMETHEUS_MULTIPROC_DIR`` to a directory on a writable file system (made if missing) and ``/metrics``
@@ -70,5 +70,5 @@ def install(app: FastAPI) -> None:
         )
     disable_created_metrics()  # no *_created series beside every counter and histogram
     app.include_router(router)
-    REQUEST_OBSERVERS.append(observe_request)  # the access log middleware times every request
+    REQUEST_OBSERVERS.append(observe_request)  # app.front times every request
     RENDER_OBSERVERS.append(RENDER_SECONDS.observe)

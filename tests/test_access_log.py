@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app import access_log
 from app.access_log import logger
 from app.main import app
 from tests.conftest import start_uvicorn
@@ -104,3 +107,29 @@ def test_a_real_server_writes_every_line_whole_to_stderr_and_loses_none_when_sto
     assert [line["path"] for line in lines] == ["/healthz"] * 1 + ["/kubernetes-init"] * 20 + ["/healthz"]
     assert [line["status"] for line in lines] == [200] * 22
     assert len({line["options"] for line in lines[1:-1]}) == 20  # each its own option set
+
+
+def test_no_line_waits_on_an_event_loop_that_has_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines wait for the end of the loop's turn; if that loop stops first, the next one writes them."""
+
+    class Loop:
+        def __init__(self) -> None:
+            self.callbacks: list[Callable[[], None]] = []
+
+        def call_soon(self, callback: Callable[[], None]) -> None:
+            self.callbacks.append(callback)
+
+    stream = io.StringIO()
+    monkeypatch.setattr(access_log._default, "stream", stream)
+    monkeypatch.setattr(logger, "handlers", [access_log._default])
+    monkeypatch.setattr(logger, "propagate", False)
+    gone, next_one = Loop(), Loop()
+    monkeypatch.setattr(asyncio, "get_running_loop", lambda: gone)
+    access_log.emit("one")
+    access_log.emit("two")
+    assert stream.getvalue() == "" and len(gone.callbacks) == 1  # one write for the turn, never run
+    monkeypatch.setattr(asyncio, "get_running_loop", lambda: next_one)
+    access_log.emit("three")
+    for callback in next_one.callbacks:
+        callback()
+    assert stream.getvalue() == "one\ntwo\nthree\n"
