@@ -11,6 +11,9 @@ Two changes to uvicorn's own, both below the app, so every response gets them:
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.limits import MAX_HEAD_BYTES
@@ -22,7 +25,7 @@ class HeadWithBody:
 
     __slots__ = ("transport", "head", "started")
 
-    def __init__(self, transport) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self.head: bytes | None = None
         self.started = False  # the response head was written or is held
@@ -45,7 +48,7 @@ class HeadWithBody:
         self.flush()
         self.transport.close()
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's
         return getattr(self.transport, name)
 
 
