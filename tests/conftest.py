@@ -22,6 +22,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_of(url: str) -> int:
+    """The port of a base URL from start_uvicorn."""
+    return int(url.rsplit(":", 1)[1])
+
+
 def start_uvicorn(extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     """A real uvicorn serving app.main:app on a loopback port; returns (process, base URL)."""
     port = free_port()

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from app import access_log
 from app.access_log import logger
 from app.main import app
-from tests.conftest import start_uvicorn
+from tests.conftest import port_of, start_uvicorn
 
 client = TestClient(app)
 
@@ -92,7 +92,7 @@ def test_a_real_server_writes_every_line_whole_to_stderr_and_loses_none_when_sto
     """The default handler writes the lines of one turn of the event loop together: pipelined
     requests (answered in one turn) still give one whole line each, and a stop flushes the rest."""
     proc, url = start_uvicorn(args=("--log-level", "warning", "--no-access-log"))
-    port = int(url.rsplit(":", 1)[1])
+    port = port_of(url)
     requests = b"".join(f"GET /kubernetes-init?weave_mtu={1400 + i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
                         for i in range(20))
     try:

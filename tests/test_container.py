@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests import dockerfile
+from tests.conftest import free_port
 from tests.dockerfile import ROOT
 
 CACHE = Path("/var/cache/kubeinit-tests")
@@ -79,12 +79,6 @@ def workdir() -> Iterator[Path]:
 
 def tree(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

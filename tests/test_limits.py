@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,8 +13,7 @@ from app import rendering
 from app.limits import MAX_HEADER_BYTES, MAX_HEADERS, MAX_QUERY_BYTES
 from app.main import app
 from app.routes import scripts
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import port_of, start_uvicorn
 
 
 @pytest.fixture
@@ -105,34 +100,12 @@ def test_ordinary_requests_pass(client: TestClient) -> None:
 
 # The same limits through a real server, with both HTTP parsers uvicorn offers.
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("uvicorn did not start")
-
-
 @pytest.fixture(scope="module", params=["app.server:HttpProtocol", "httptools", "h11"])
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--http", request.param, "--h11-max-incomplete-event-size", str(32 * 1024), "--log-level", "warning"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc, url = start_uvicorn(args=("--http", request.param, "--h11-max-incomplete-event-size", str(32 * 1024),
+                                    "--log-level", "warning"))
     try:
-        _wait(port)
-        yield port
+        yield port_of(url)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -168,14 +141,9 @@ def test_server_refuses_a_100_kib_head(server: int) -> None:
 
 def test_the_bounded_protocol_refuses_an_endless_head_early() -> None:
     """The production protocol answers 431 and hangs up long before a 64 MiB header is sent."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--http", "app.server:HttpProtocol", "--log-level", "warning"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc, url = start_uvicorn(args=("--http", "app.server:HttpProtocol", "--log-level", "warning"))
+    port = port_of(url)
     try:
-        _wait(port)
         sent = 0
         with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
             conn.sendall(b"GET /kubernetes-init HTTP/1.1\r\nHost: x\r\nX-Pad: ")

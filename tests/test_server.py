@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from app.server import HeadWithBody
-from tests.conftest import start_uvicorn
+from tests.conftest import port_of, start_uvicorn
 
 
 class Transport:
@@ -71,7 +71,7 @@ def test_an_interim_100_continue_is_not_held() -> None:
 def server() -> Iterator[int]:
     proc, url = start_uvicorn(args=("--http", "app.server:HttpProtocol", "--loop", "uvloop", "--log-level", "warning"))
     try:
-        yield int(url.rsplit(":", 1)[1])
+        yield port_of(url)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
