@@ -3,13 +3,14 @@
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from app import __version__, errors, metrics
-from app.front import Front
+from app import __version__
+from app.http import errors, metrics
+from app.http.front import Front
 from app.routes import health, scripts, web
 
 
 class Kubeinit(FastAPI):
-    """FastAPI with app.front outside its own stack (error handling, routing): size limits, the
+    """FastAPI with app.http.front outside its own stack (error handling, routing): size limits, the
     response cache, the access log and request metrics, before anything else runs."""
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -29,4 +30,4 @@ app.include_router(scripts.router)
 app.include_router(health.router)
 app.include_router(web.router)
 errors.install(app)
-metrics.install(app)  # serves /metrics; counts what app.front and the renders report
+metrics.install(app)  # serves /metrics; counts what app.http.front and the renders report

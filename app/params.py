@@ -279,15 +279,6 @@ def describe(defaults: dict[str, str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def markdown_table() -> str:
-    """The README's parameter table."""
-    lines = ["| query / flag | value | default | meaning |", "| --- | --- | --- | --- |"]
-    for row in describe():
-        default = f"`{row['default']}`" if row["default"] else "(unset)"
-        lines.append(f"| `{row['name']}` / `{row['flag']}` | {row['placeholder']} | {default} | {row['description']} |")
-    return "\n".join(lines) + "\n"
-
-
 @dataclass(frozen=True)
 class Action:
     """A word the script takes besides the options: it picks what to do, or how."""
@@ -338,29 +329,3 @@ JOIN_FLAGS: tuple[JoinFlag, ...] = (
     JoinFlag("ca-cert-hash", "sha256:HEX", r"^sha256:[a-f0-9]{64}$",
              "Hash of the cluster CA's public key, as printed by kubernetes-init."),
 )
-
-
-def markdown_actions() -> str:
-    """The README's list of actions."""
-    return "".join(f"- `{a.name}`: {a.description}\n" for a in ACTIONS)
-
-
-def readme_blocks() -> dict[str, str]:
-    """The README's generated blocks, by marker name."""
-    from app import settings
-
-    return {"options": markdown_table(), "actions": markdown_actions(), "settings": settings.markdown_table()}
-
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    readme = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "README.md"
-    text_ = readme.read_text()
-    for marker, block in readme_blocks().items():
-        start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
-        head, rest = text_.split(start, 1)
-        text_ = head + start + block + end + rest.split(end, 1)[1]
-    readme.write_text(text_)
-    print(f"updated {readme}")

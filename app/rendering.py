@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 
 from app import __version__
-from app.caching import sha256_hex
+from app.http.caching import sha256_hex
 from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, text
 from app.settings import Settings, get_settings
 
@@ -69,7 +69,7 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
     }
 
 
-# Called after every render, i.e. every render cache miss, with the seconds it took; app.metrics adds one.
+# Called after every render, i.e. every render cache miss, with the seconds it took; app.http.metrics adds one.
 RENDER_OBSERVERS: list[Callable[[float], None]] = []
 
 
@@ -95,4 +95,4 @@ def render(template: str, options: Options, base_url: str) -> Rendered:
 
 
 def render_error(problems: list[tuple[str, str]]) -> str:
-    return ENVIRONMENT.get_template("error.sh.j2").render(problems=problems)
+    return ENVIRONMENT.get_template("scripts/error.sh.j2").render(problems=problems)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import os
 import re
 from functools import lru_cache
@@ -12,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.params import WEAVE_VERSIONS, canonical_name, parse_pairs, text
 
 ENV_PREFIX = "KUBEINIT_"
 # A registry host (with an optional port), and an image or repository reference under one: it is
@@ -138,22 +139,16 @@ class Settings(BaseSettings):
     @field_validator("option_defaults")
     @classmethod
     def _check_defaults(cls, defaults: dict[str, str]) -> dict[str, str]:
-        from app.params import canonical_name, parse_pairs, text
-
         options = parse_pairs(defaults.items())  # OptionError (a ValueError) names the wrong option
         return {name: text(getattr(options, name)) for name in map(canonical_name, defaults)}
 
     def with_defaults(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Query pairs, preceded by the fleet's option defaults for the options the query does not name."""
-        from app.params import canonical_name
-
         given = {canonical_name(name) for name, _ in pairs}
         return [(name, raw) for name, raw in self.option_defaults.items() if name not in given] + pairs
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        from app.params import WEAVE_VERSIONS
-
         missing = [v for v in WEAVE_VERSIONS if v not in self.weave_repositories]
         if missing:
             raise ValueError(f"weave_repositories: no repository for weave_version {', '.join(missing)}")
@@ -168,16 +163,6 @@ def unknown_environment(environ: os._Environ[str] | dict[str, str]) -> list[str]
         close = difflib.get_close_matches(key.upper(), sorted(known), n=1)
         problems.append(f"{key}: unknown setting" + (f" (did you mean {close[0]}?)" if close else ""))
     return problems
-
-
-def markdown_table() -> str:
-    """The README's table of settings."""
-    lines = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=True)
-        shown = "(unset)" if default is None else f"`{json.dumps(default, default=str) if isinstance(default, (dict, list)) else default}`"
-        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description} |")
-    return "\n".join(lines) + "\n"
 
 
 @lru_cache

@@ -22,7 +22,7 @@ def healthz() -> str:
 def _ready() -> None:
     """Settings load and the installer renders: the templates sit beside the app, the environment is valid."""
     settings = get_settings()
-    ENVIRONMENT.get_template("kubernetes-init.sh.j2").render(context(DEFAULTS, "http://readyz.invalid", settings))
+    ENVIRONMENT.get_template("scripts/kubernetes-init.sh.j2").render(context(DEFAULTS, "http://readyz.invalid", settings))
 
 
 @router.get(

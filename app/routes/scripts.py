@@ -12,12 +12,12 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from app.caching import cached_response
-from app.errors import SCRIPT_MEDIA_TYPE
+from app.http.caching import cached_response
+from app.http.errors import SCRIPT_MEDIA_TYPE
 from app.params import DOMAIN_RE, FALSE_WORDS, IPV4_RE, TRUE_WORDS, Options, describe, parse_pairs
 from app.rendering import render
 from app.settings import get_settings
-from app.urls import base_url
+from app.http.urls import base_url
 
 router = APIRouter(tags=["scripts"])
 
@@ -160,12 +160,12 @@ SCRIPT_PATHS: set[str] = set()  # every script path, for the response cache in f
 
 
 def add_script_route(path: str, summary: str) -> None:
-    """Serve ``templates/<name>.sh.j2`` at PATH: GET documented in OpenAPI; HEAD and the ``.sh``
+    """Serve ``templates/scripts/<name>.sh.j2`` at PATH: GET documented in OpenAPI; HEAD and the ``.sh``
     spelling served alike but not listed twice; ``PATH.sha256`` (same query) answers
     ``<sha256>  NAME.sh`` for ``sha256sum -c``.
     """
     name = path.rsplit("/", 1)[-1]
-    template = f"{name}.sh.j2"
+    template = f"scripts/{name}.sh.j2"
 
     async def endpoint(request: Request, options: Annotated[Options, Depends(query_options)]) -> Response:
         return script_response(template, request, options)

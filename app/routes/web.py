@@ -16,12 +16,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app import __version__
-from app.caching import cached_response, sha256_hex
+from app.http.caching import cached_response, sha256_hex
 from app.params import ACTIONS, NAMES, canonical_name, describe, parse_bool
 from app.rendering import TEMPLATES
 from app.routes.scripts import QUERY_HEADER, SCRIPTS
 from app.settings import get_settings
-from app.urls import base_url
+from app.http.urls import base_url
 
 router = APIRouter(tags=["web"])
 

@@ -36,6 +36,6 @@ def test_a_bad_option_is_a_script_that_stops() -> None:
 def test_the_troubleshoot_script_refuses_installer_actions() -> None:
     from tests.support import render_script, run_bash
 
-    result = run_bash(render_script("kubernetes-troubleshoot.sh.j2"), "manifests")
+    result = run_bash(render_script("scripts/kubernetes-troubleshoot.sh.j2"), "manifests")
     assert result.returncode == 1
     assert "manifests: an action of kubernetes-init, not of this troubleshoot script" in result.stderr

@@ -1,0 +1,74 @@
+"""Prometheus metrics: requests by route, method and status, and renders (render cache misses), with their time.
+
+With several uvicorn workers (``WEB_CONCURRENCY`` > 1) each worker counts for itself; set
+``PROMETHEUS_MULTIPROC_DIR`` to a directory on a writable file system (made if missing) and ``/metrics``
+adds them all up. Counters from earlier processes stay in it, so totals never go back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, disable_created_metrics, multiprocess
+from prometheus_client.exposition import choose_encoder
+from starlette.types import Scope
+
+from app.http.access_log import REQUEST_OBSERVERS
+from app.rendering import RENDER_OBSERVERS
+
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)  # e.g. /tmp/metrics, on the pod's writable /tmp
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"  # any path no route serves: one label, however many paths are probed
+
+# One histogram per request, as OpenTelemetry's http.server.request.duration: its _count by
+# route, method and status is the request count, so no counter beside it.
+REQUEST_SECONDS = Histogram(
+    "kubeinit_http_request_duration_seconds", "Time to answer an HTTP request, by route template, method and status.",
+    ["route", "method", "status"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+RENDER_SECONDS = Histogram(
+    "kubeinit_render_duration_seconds", "Time to render a script: one observation per render cache miss.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+
+
+@cache  # bounded: route templates x METHODS and OTHER x the statuses the app answers with
+def request_series(route: str, method: str, status: int) -> Histogram:
+    return REQUEST_SECONDS.labels(route, method, str(status))
+
+
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    """Count and time one HTTP request under its route template (``/kubernetes-init``), never the raw path."""
+    method = scope["method"]
+    request_series(getattr(scope.get("route"), "path", UNMATCHED), method if method in METHODS else "OTHER",
+                   status).observe(seconds)
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    registry = REGISTRY
+    if MULTIPROC_DIR:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, MULTIPROC_DIR)
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(registry), media_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI) -> None:
+    """Count requests and renders, and serve ``/metrics``."""
+    if int(os.environ.get("WEB_CONCURRENCY", "1") or 1) > 1 and not MULTIPROC_DIR:
+        logging.getLogger(__name__).warning(
+            "WEB_CONCURRENCY > 1 without PROMETHEUS_MULTIPROC_DIR: each scrape of /metrics sees one worker only"
+        )
+    disable_created_metrics()  # no *_created series beside every counter and histogram
+    app.include_router(router)
+    REQUEST_OBSERVERS.append(observe_request)  # app.http.front times every request
+    RENDER_OBSERVERS.append(RENDER_SECONDS.observe)

@@ -1,0 +1,105 @@
+"""Whole script responses kept in memory, so that a repeated request skips routing, parsing and
+rendering (app.http.front asks here before anything else runs).
+
+A served script depends only on its path, its query string and the service's base URL, which
+comes from the request's scheme and Host header, or from X-Forwarded-Proto/-Host when the peer
+is a trusted proxy (app/urls.py). Those form the key, with the method and Accept header. Only
+complete 200 answers are kept, in an LRU bounded in entries (``render_cache_size``; 0 disables
+it, as it disables the render cache) and in bytes (``script_cache_bytes``). Conditional and
+range requests always go to the app.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
+
+from starlette.types import Message, Scope
+
+from app.settings import get_settings
+from app.http.urls import peer_trusted
+
+# The headers base_url() and the response depend on; the first of each counts, as in Starlette.
+KEY_HEADERS = frozenset((b"host", b"accept", b"x-forwarded-proto", b"x-forwarded-host"))
+BYPASS_HEADERS = frozenset((b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since",
+                            b"range", b"if-range", b"cache-control"))
+OVERHEAD = 512  # bytes an entry takes besides its body (key, headers), roughly
+
+
+@dataclass(frozen=True)
+class Entry:
+    start: Message  # http.response.start, as the app sent it
+    body: Message  # http.response.body, the whole body at once
+    size: int  # body bytes
+    route: Any  # the route that answered, for whatever counts requests by route
+    options: str | None  # the options hash the access log writes
+
+
+class ScriptCache:
+    """An LRU of whole responses to the script paths in ``paths`` (a live set)."""
+
+    def __init__(self, paths: set[str]) -> None:
+        self.paths = paths
+        self.size = 0
+        self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+
+    # Settings are read on the first script request, not when the app is built: with bad settings
+    # the app still starts, /healthz answers and /readyz says what is wrong.
+    @cached_property
+    def max_entries(self) -> int:
+        return get_settings().render_cache_size
+
+    @cached_property
+    def max_bytes(self) -> int:
+        return get_settings().script_cache_bytes
+
+    @cached_property
+    def trusted(self) -> Callable[[str | None], bool]:
+        networks = tuple(get_settings().trusted_proxies)
+        return lru_cache(maxsize=1024)(lambda host: peer_trusted(host, networks))
+
+    def key(self, scope: Scope) -> tuple[Any, ...] | None:
+        """What the answer to an HTTP request depends on, or None if it is not to be cached.
+
+        Only script routes' 200 answers are stored; those routes answer GET and HEAD only, and the
+        key holds the method, so other methods always miss."""
+        if scope["path"] not in self.paths or not self.max_entries:
+            return None
+        host = accept = forwarded_proto = forwarded_host = None
+        for name, value in scope["headers"]:
+            if name in KEY_HEADERS:
+                if name == b"host":
+                    host = host or value
+                elif name == b"accept":
+                    accept = accept or value
+                elif name == b"x-forwarded-proto":
+                    forwarded_proto = forwarded_proto or value
+                else:
+                    forwarded_host = forwarded_host or value
+            elif name in BYPASS_HEADERS:
+                return None
+        if forwarded_proto or forwarded_host:
+            client = scope.get("client")
+            if not self.trusted(client[0] if client else None):
+                forwarded_proto = forwarded_host = None
+        return (scope["method"], scope["path"], scope["query_string"], scope["scheme"], host, accept,
+                forwarded_proto, forwarded_host)
+
+    def get(self, key: tuple[Any, ...]) -> Entry | None:
+        entry = self.entries.get(key)
+        if entry is not None:
+            self.entries.move_to_end(key)
+        return entry
+
+    def store(self, key: tuple[Any, ...], entry: Entry) -> None:
+        size = entry.size + OVERHEAD
+        if size > self.max_bytes:
+            return
+        self.entries[key] = entry
+        self.size += size
+        while len(self.entries) > self.max_entries or self.size > self.max_bytes:
+            _, old = self.entries.popitem(last=False)
+            self.size -= old.size + OVERHEAD

@@ -1,0 +1,258 @@
+"""The configurator in headless Chromium (Debian's package) against a real uvicorn.
+
+Screenshots of the page at phone and desktop widths go to artifacts/ for review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from app.params import canonical_query, parse_pairs
+from tests.support import Stubs, run_bash
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium (tests/debian-packages.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Browser, url: str, viewport: dict[str, int] = DESKTOP, scheme: str = "light") -> Page:
+    """The page, loaded and showing its first script; it fails the test on any script error or outside request."""
+    context = browser.new_context(viewport=viewport, color_scheme=scheme,
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.problems = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+    expected = "the server responded with a status of 400"  # the API's answer to invalid options
+    page.on("console", lambda m: m.type == "error" and expected not in m.text and page.problems.append(m.text))
+    origin = url.split("/", 3)[:3]
+    page.on("request", lambda r: r.url.split("/", 3)[:3] != origin and page.problems.append(f"outside: {r.url}"))
+    page.goto(url)
+    expect(page.locator("#preview")).to_have_attribute("aria-busy", "false")
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    page = open_page(browser, f"{live_server}/")
+    yield page
+    assert page.problems == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def command(page: Page, which: str = "pipe") -> str:
+    return page.locator(f"#cmd-{which}").text_content() or ""
+
+
+def expected_pipe(base: str, **options: str) -> str:
+    """The command the model says these options give: the canonical query of the non-default ones."""
+    query = canonical_query(parse_pairs(options.items()))
+    url = f"{base}/kubernetes-init" + (f"?{query}" if query else "")
+    return f"curl -sSL {shlex.quote(url)} | sudo bash"
+
+
+def fetch(url: str, accept: str = "*/*") -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}), timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_each_kind_of_option_updates_the_command(page: Page, live_server: str):
+    pipe = page.locator("#cmd-pipe")
+    expect(pipe).to_have_text(expected_pipe(live_server))
+
+    page.get_by_label("nodelocal_dnscache").check()  # bool, off by default
+    expect(pipe).to_have_text(expected_pipe(live_server, nodelocal_dnscache="1"))
+    page.get_by_label("encrypt_network").uncheck()  # bool, on by default: goes first, in model order
+    expect(pipe).to_have_text(expected_pipe(live_server, encrypt_network="0", nodelocal_dnscache="1"))
+
+    page.get_by_label("kube_proxy_mode").select_option("ipvs")  # strict choice
+    page.get_by_label("kubernetes_version").fill("1.36.4")  # open choice, typed
+    page.get_by_label("pod_cidr").fill("10.40.0.0/16")  # text: CIDR
+    chosen = {"encrypt_network": "0", "nodelocal_dnscache": "1", "kube_proxy_mode": "ipvs",
+              "kubernetes_version": "1.36.4", "pod_cidr": "10.40.0.0/16"}
+    expect(pipe).to_have_text(expected_pipe(live_server, **chosen))
+    assert command(page, "flags") == (
+        f"curl -sSL {live_server}/kubernetes-init | sudo bash -s encrypt-network=0 nodelocal-dnscache=1 "
+        "kubernetes-version=1.36.4 pod-cidr=10.40.0.0/16 kube-proxy-mode=ipvs"
+    )
+    query = canonical_query(parse_pairs(chosen.items()))
+    assert command(page, "verify") == (
+        f"curl -fsSL -o kubernetes-init.sh '{live_server}/kubernetes-init?{query}' &&\n"
+        f"  curl -fsSL '{live_server}/kubernetes-init.sha256?{query}' | sha256sum -c - &&\n"
+        "  sudo bash kubernetes-init.sh"
+    )
+    assert page.url == f"{live_server}/?{query}"  # the page's own URL keeps the choice (bookmarkable)
+
+    page.get_by_label("pod_cidr").fill("10.32.0.0/12")  # back to its default: out of the query
+    del chosen["pod_cidr"]
+    expect(pipe).to_have_text(expected_pipe(live_server, **chosen))
+    page.get_by_role("button", name="Reset to defaults").click()
+    expect(pipe).to_have_text(expected_pipe(live_server))
+    expect(page.get_by_label("nodelocal_dnscache")).not_to_be_checked()
+
+
+def test_reloading_the_page_keeps_the_options(browser: Browser, live_server: str):
+    page = open_page(browser, f"{live_server}/?weave-version=2.9.0&nodelocal_dnscache=yes")
+    expect(page.locator("#cmd-pipe")).to_have_text(expected_pipe(live_server, nodelocal_dnscache="1", weave_version="2.9.0"))
+    expect(page.get_by_label("weave_version")).to_have_value("2.9.0")
+    assert page.problems == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_the_commands_fetch_exactly_the_previewed_script(page: Page, live_server: str, tmp_path: Path):
+    page.get_by_label("nodelocal_dnscache").check()
+    page.get_by_label("service_cidr").fill("10.100.0.0/16")
+    page.get_by_label("weave_mtu").fill("1400")
+    expect(page.locator("#cmd-pipe")).to_contain_text("weave_mtu=1400")
+    expect(page.locator("#preview")).to_contain_text("WEAVE_MTU=1400")
+    preview = page.locator("#preview").text_content()
+    assert preview is not None
+
+    url = re.search(r"'(http[^']+)'", command(page, "pipe")).group(1)
+    status, body = fetch(url)
+    assert status == 200 and body.decode() == preview
+    assert page.locator("#preview-sha256").text_content() == hashlib.sha256(body).hexdigest()
+
+    # Each command as copied, run by bash with a recording `sudo`: it hands bash the previewed script.
+    stubs = Stubs(tmp_path / "stubs", ["sudo"])
+    env = {**stubs.env(), "HOME": str(tmp_path)}
+    for which in ("pipe", "verify", "flags"):
+        ran = subprocess.run(["bash", "-euc", command(page, which)], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=30, check=False)
+        assert ran.returncode == 0, (which, ran.stderr)
+    pipe_call, verify_call, flags_call = stubs.calls()
+    assert pipe_call == ["sudo", "bash"]
+    assert (stubs.log.parent / "calls.log.stdin.0").read_text() == preview
+    assert verify_call == ["sudo", "bash", "kubernetes-init.sh"]
+    assert (tmp_path / "kubernetes-init.sh").read_text() == preview
+
+    # The flags form runs the plain script; with its flags it resolves the same settings.
+    assert flags_call[:3] == ["sudo", "bash", "-s"]
+    plain = (stubs.log.parent / "calls.log.stdin.2").read_text()
+    assert plain == fetch(f"{live_server}/kubernetes-init")[1].decode()
+
+    def settings(script: str, *flags: str) -> str:
+        run = run_bash(script, *flags, "dry-run", as_nobody=True)
+        assert run.returncode == 0, run.stderr
+        return next(line for line in run.stderr.splitlines() if "settings:" in line)
+
+    assert settings(plain, *flags_call[3:]) == settings(preview)
+
+
+def test_copy_buttons_put_each_command_on_the_clipboard(page: Page):
+    page.get_by_label("encrypt_network").uncheck()
+    expect(page.locator("#cmd-pipe")).to_contain_text("encrypt_network=0")
+    for which in ("pipe", "flags", "verify"):
+        button = page.locator(f"button[data-copy=cmd-{which}]")
+        if which == "pipe":
+            button.focus()  # by keyboard
+            page.keyboard.press("Enter")
+        else:
+            button.click()
+        expect(button).to_have_text("Copied")
+        assert page.evaluate("() => navigator.clipboard.readText()") == command(page, which)
+    expect(page.locator("#status")).to_contain_text("Copied")
+
+
+def test_copy_works_without_the_clipboard_api(browser: Browser, live_server: str):
+    """Plain http on a LAN address is no secure context: no navigator.clipboard, the page falls back."""
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.add_init_script("delete Navigator.prototype.clipboard")
+    page.goto(f"{live_server}/?cluster_domain=example.internal")
+    expect(page.locator("#cmd-pipe")).to_contain_text("cluster_domain=example.internal")
+    assert page.evaluate("() => 'clipboard' in navigator") is False
+    page.locator("button[data-copy=cmd-pipe]").click()
+    expect(page.locator("button[data-copy=cmd-pipe]")).to_have_text("Copied")
+    reader = context.new_page()
+    reader.goto(f"{live_server}/healthz")
+    assert reader.evaluate("() => navigator.clipboard.readText()") == command(page, "pipe")
+    context.close()
+
+
+def test_invalid_input_shows_the_api_message(page: Page, live_server: str):
+    def api_messages(query: str) -> dict[str, str]:
+        status, body = fetch(f"{live_server}/kubernetes-init?{query}", accept="application/json")
+        assert status == 400
+        return {d["option"]: d["message"] for d in json.loads(body)["detail"]}
+
+    field = page.get_by_label("pod_cidr")
+    for bad in ("10.32.0.1/12", "10.32.0.0/33", "banana"):
+        field.fill(bad)
+        message = api_messages(f"pod_cidr={bad}")["pod_cidr"]
+        expect(page.locator("#err-pod_cidr")).to_have_text(message)
+        expect(field).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#problems")).to_contain_text(f"pod_cidr: {message}")
+        expect(page.locator("button[data-copy=cmd-pipe]")).to_be_disabled()
+
+    # A rule across fields: the message comes from the API too, on the field it names.
+    field.fill("10.32.0.0/12")
+    page.get_by_label("service_cidr").fill("10.32.0.0/16")
+    message = api_messages("service_cidr=10.32.0.0/16")["service_cidr"]
+    expect(page.locator("#err-service_cidr")).to_have_text(message)
+    expect(page.locator("#err-pod_cidr")).to_have_text("")
+
+    page.get_by_label("service_cidr").fill("10.96.0.0/12")
+    expect(page.locator("#problems")).to_be_hidden()
+    expect(page.locator("button[data-copy=cmd-pipe]")).to_be_enabled()
+    expect(page.get_by_label("service_cidr")).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_keyboard_focus_is_visible(page: Page):
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the commands")
+    expect(skip).to_be_focused()
+    assert skip.bounding_box()["x"] >= 0  # shown while focused
+    page.keyboard.press("Tab")
+    checkbox = page.get_by_label("encrypt_network")
+    expect(checkbox).to_be_focused()
+    assert checkbox.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    page.keyboard.press("Space")
+    expect(page.locator("#cmd-pipe")).to_contain_text("encrypt_network=0")
+
+
+@pytest.mark.parametrize(("name", "viewport", "scheme"),
+                         [("phone", PHONE, "light"), ("desktop", DESKTOP, "light"), ("desktop-dark", DESKTOP, "dark")])
+def test_screenshots_for_review(browser: Browser, live_server: str, name: str,
+                                viewport: dict[str, int], scheme: str):
+    page = open_page(browser, f"{live_server}/?nodelocal_dnscache=1&pod_cidr=10.40.0.0/16", viewport, scheme)
+    # Readable without sideways scrolling; commands wrap rather than overflow.
+    assert page.locator("html").evaluate("e => e.scrollWidth <= window.innerWidth")
+    assert page.locator("#cmd-pipe").evaluate("e => e.scrollWidth <= e.clientWidth")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"web-{name}.png")
+    page.screenshot(path=ARTIFACTS / f"web-{name}-full.png", full_page=True)
+    page.get_by_label("service_cidr").fill("10.40.0.0/20")
+    expect(page.locator("#err-service_cidr")).not_to_be_empty()
+    page.locator("#options-title").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / f"web-{name}-error.png")
+    for suffix in ("", "-full", "-error"):
+        assert (ARTIFACTS / f"web-{name}{suffix}.png").stat().st_size > 10_000
+    assert page.problems == []  # type: ignore[attr-defined]
+    page.context.close()

@@ -1,0 +1,325 @@
+"""The installer and the join script, run end to end in a debootstrapped Debian 12 root.
+
+Only what needs a real machine or cluster is stubbed (tests/support/rootfs.py); files, awk, sed, ip,
+ss, bash and the scripts' own logic are real.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import render_script
+
+pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
+
+QUERY = {"pod_cidr": "10.244.0.0/16", "service_cidr": "10.100.0.0/16", "kubernetes_version": "1.36"}
+FSTAB = "UUID=0a1b / ext4 errors=remount-ro 0 1\n/swap.img none swap sw 0 0\n"
+TOKEN = "abcdef.0123456789abcdef"
+HASH = "sha256:" + "ab" * 32
+
+
+def machine(tmp_path: Path, **kwargs):
+    from tests.support.rootfs import Machine
+
+    host = Machine(tmp_path, swaps="/swap.img file 1048572 0 -2\n", **kwargs)
+    host.write("/etc/fstab", FSTAB)
+    return host
+
+
+def in_order(commands: list[str], expected: list[str]) -> list[str]:
+    """The expected prefixes not found in this order among the commands (empty: all found)."""
+    rest = iter(commands)
+    return [want for want in expected if not any(c.startswith(want) for c in rest)]
+
+
+@pytest.fixture
+def installed(tmp_path: Path):
+    host = machine(tmp_path)
+    result = host.run(render_script(**QUERY), "cluster-domain=k8s.internal")
+    assert result.returncode == 0, result.stderr
+    return host, result
+
+
+def test_install_writes_the_host_and_cluster_files(installed) -> None:
+    host, _ = installed
+    assert "net.ipv4.ip_forward = 1" in host.read("/etc/sysctl.d/99-kubeinit.conf")
+    assert host.read("/etc/modules-load.d/kubeinit.conf").split("\n")[1:3] == ["overlay", "br_netfilter"]
+    assert host.read("/etc/fstab") == FSTAB.replace("/swap.img", "#kubeinit-swap# /swap.img")
+    assert host.read("/etc/apt/sources.list.d/kubernetes.list") == (
+        "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.36/deb/ /\n"
+    )
+    assert host.exists("/etc/apt/keyrings/kubernetes-apt-keyring.gpg")
+    containerd = host.read("/etc/containerd/config.toml")
+    assert "SystemdCgroup = true" in containerd and "SystemdCgroup = false" not in containerd
+    assert 'plugins."io.containerd.grpc.v1.cri"' in containerd and "disabled_plugins = []" in containerd
+    docs = {d["kind"]: d for d in yaml.safe_load_all(host.read("/etc/kubeinit/kubeadm.yaml"))}
+    assert docs["ClusterConfiguration"]["networking"] == {
+        "podSubnet": "10.244.0.0/16", "serviceSubnet": "10.100.0.0/16", "dnsDomain": "k8s.internal"}
+    assert docs["ClusterConfiguration"]["kubernetesVersion"] == "v1.36.3"  # the installed kubeadm's patch
+    assert docs["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == "10.0.0.5"  # default route's
+    assert docs["KubeletConfiguration"]["clusterDNS"] == ["10.100.0.10"]
+    assert docs["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+    assert host.path("/etc/kubeinit/kubeadm.yaml").stat().st_mode & 0o777 == 0o600
+    assert host.read("/root/.kube/config") == host.read("/etc/kubernetes/admin.conf")
+    assert host.path("/root/.kube/config").stat().st_mode & 0o777 == 0o600
+
+
+def test_install_calls_the_commands_in_order(installed) -> None:
+    host, _ = installed
+    missing = in_order(host.commands(), [
+        "sysctl -p /etc/sysctl.d/99-kubeinit.conf",
+        "modprobe overlay",
+        "modprobe br_netfilter",
+        "swapoff -a",
+        "apt-get install -y -q --no-install-recommends containerd",
+        "containerd config default",
+        "systemctl enable --now containerd",
+        "curl -fsSL --retry 3 -o",
+        "gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+        "apt-get update",
+        "apt-get install -y -q --no-install-recommends kubelet kubeadm kubectl",
+        "apt-mark hold kubelet kubeadm kubectl",
+        "systemctl enable --now kubelet",
+        "kubeadm init --config /etc/kubeinit/kubeadm.yaml",
+        "kubectl get --raw=/readyz",
+        "kubectl get nodes",
+        "kubeadm token create --print-join-command",
+    ])
+    assert missing == []
+    assert any(c.endswith("https://pkgs.k8s.io/core:/stable:/v1.36/deb/Release.key") for c in host.commands())
+
+
+def test_install_prints_the_join_command_with_the_resolved_settings(installed) -> None:
+    _, result = installed
+    # The flag (cluster-domain) joins the query's options; the version is pinned to the control plane's patch.
+    assert ("curl -sSL 'http://kubeinit.test:8000/kubernetes-node-join?kubernetes_version=1.36.3&pod_cidr=10.244.0.0/16"
+            "&service_cidr=10.100.0.0/16&cluster_domain=k8s.internal' | sudo bash -s api-server=10.0.0.5:6443 "
+            f"token={TOKEN} ca-cert-hash=sha256:{'0' * 62}aa") in result.stdout
+    assert "The token lasts 24 hours" in result.stdout
+    assert "kubeadm token create --print-join-command" in result.stdout
+
+
+def test_a_second_run_changes_nothing_and_never_reinitialises(installed) -> None:
+    host, _ = installed
+    before, calls_before = host.snapshot(), len(host.calls())
+    result = host.run(render_script(**QUERY), "cluster-domain=k8s.internal")
+    assert result.returncode == 0, result.stderr
+    assert host.snapshot() == before
+    again = [" ".join(c) for c in host.calls()[calls_before:]]
+    assert not [c for c in again if c.startswith(("kubeadm init", "apt-get", "swapoff", "modprobe", "curl", "gpg",
+                                                  "systemctl enable", "systemctl restart", "sysctl -p"))]
+    assert "this host runs a cluster already, it is not initialised again" in result.stderr
+    assert "kubelet kubeadm kubectl 1.36.3-1.1: installed" in result.stderr
+    assert "token create" in " ".join(again)  # a fresh join command every run
+
+
+def test_a_rerun_with_other_settings_warns_and_keeps_the_cluster(installed) -> None:
+    host, _ = installed
+    result = host.run(render_script(**QUERY), "cluster-domain=other.internal")
+    assert result.returncode == 0, result.stderr
+    assert "the settings differ from those the cluster was made with" in result.stderr
+    assert "k8s.internal" in host.read("/etc/kubeinit/kubeadm.yaml")
+    assert not [c for c in host.commands() if c.startswith("kubeadm init")][1:]
+
+
+def test_dry_run_writes_nothing_and_shows_the_commands(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script(**QUERY), "dry-run", "private-address=10.0.0.5", "public-address=k8s.example.com")
+    assert result.returncode == 0, result.stderr
+    assert host.changes() == {}
+    # The join command carries the cluster's settings, not this host's addresses.
+    assert ("curl -sSL 'http://kubeinit.test:8000/kubernetes-node-join?kubernetes_version=1.36&pod_cidr=10.244.0.0/16"
+            "&service_cidr=10.100.0.0/16' | sudo bash -s api-server=API:6443") in result.stdout
+    assert "+ write /etc/sysctl.d/99-kubeinit.conf" in result.stdout
+    assert "+ 'kubeadm' 'init' '--config' '/etc/kubeinit/kubeadm.yaml'" in result.stdout
+    assert "+ 'swapoff' '-a'" in result.stdout
+    assert "+ 'sysctl' '-p' '/etc/sysctl.d/99-kubeinit.conf'" in result.stdout
+    assert "+ 'apt-mark' 'hold' 'kubelet' 'kubeadm' 'kubectl'" in result.stdout
+    mutating = [c for c in host.commands() if not c.startswith(
+        ("dpkg-query", "sysctl -n", "systemctl is-", "kubeadm version", "apt-mark showhold", "containerd --version",
+         "kubectl --request-timeout=10s"))]  # the network part's reads (network_read)
+    assert mutating == []
+
+
+def test_containerd_2_gets_its_own_config_layout(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script(), env={"CONTAINERD_VERSION": "2.0.2-1"})
+    assert result.returncode == 0, result.stderr
+    config = host.read("/etc/containerd/config.toml")
+    assert "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]" in config
+    assert "SystemdCgroup = true" in config and "SystemdCgroup = false" not in config
+
+
+def test_containerd_1_6_0_to_1_6_4_is_refused(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script(), env={"CONTAINERD_VERSION": "1.6.2-1"})
+    assert result.returncode == 1
+    assert "containerd 1.6.2 is refused: 1.6.0 to 1.6.4 break Weave Net's IP allocation" in result.stderr
+    assert not [c for c in host.commands() if c.startswith("kubeadm init")]
+
+
+def test_rhel_family_takes_the_dnf_path(tmp_path: Path) -> None:
+    host = machine(tmp_path, os_release="rocky9")
+    host.write("/etc/selinux/config", "SELINUX=enforcing\nSELINUXTYPE=targeted\n")
+    result = host.run(render_script(kubernetes_version="1.37.2"))
+    assert result.returncode == 0, result.stderr
+    repo = host.read("/etc/yum.repos.d/kubernetes.repo")
+    assert "baseurl=https://pkgs.k8s.io/core:/stable:/v1.37/rpm/" in repo
+    assert "gpgcheck=1" in repo and "exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni" in repo
+    assert "gpgcheck=1" in host.read("/etc/yum.repos.d/docker-ce.repo")
+    assert host.read("/etc/selinux/config").startswith("SELINUX=permissive\n")
+    commands = host.commands()
+    assert in_order(commands, [
+        "setenforce 0",
+        "dnf install -y -q containerd.io",
+        "systemctl enable --now containerd",
+        "dnf install -y -q --disableexcludes=kubernetes kubelet-1.37.2-* kubeadm-1.37.2-* kubectl-1.37.2-*",
+        "kubeadm init",
+    ]) == []
+    assert not [c for c in commands if c.startswith(("apt-get", "apt-mark", "dpkg-query", "gpg"))]
+    assert not host.exists("/etc/apt/sources.list.d/kubernetes.list")
+
+
+def test_an_unsupported_os_stops_before_any_change_unless_forced(tmp_path: Path) -> None:
+    mint = 'NAME="Linux Mint"\nID=linuxmint\nID_LIKE="ubuntu debian"\nVERSION_ID="22"\nPRETTY_NAME="Linux Mint 22"\n'
+    host = machine(tmp_path, os_release=mint)
+    result = host.run(render_script())
+    assert result.returncode == 1
+    assert "preflight FAIL:    os: Linux Mint 22 is not supported" in result.stderr
+    assert "add 'force' to try anyway as the debian family" in result.stderr
+    assert host.changes() == {} and host.calls() == []
+    forced = host.run(render_script(), "force")
+    assert forced.returncode == 0, forced.stderr
+    assert "going on past 1 failed preflight check(s)" in forced.stderr
+    assert host.exists("/etc/apt/sources.list.d/kubernetes.list")
+
+
+def test_preflight_alone_reports_each_check_and_changes_nothing(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script(), "preflight")
+    assert result.returncode == 0, result.stderr
+    for check in ("root", "bash", "os", "architecture", "cpus", "memory", "cgroup", "ports"):
+        assert f"preflight pass:    {check}: " in result.stderr
+    assert "preflight warning: swap: on (/swap.img)" in result.stderr
+    assert "preflight info:    kernel: " in result.stderr
+    assert host.changes() == {} and host.calls() == []
+    os.remove(host.path("/sys/fs/cgroup/cgroup.controllers"))
+    v1 = host.run(render_script(), "preflight")
+    assert v1.returncode == 1
+    assert "preflight FAIL:    cgroup: v1" in v1.stderr and "systemd.unified_cgroup_hierarchy=1" in v1.stderr
+
+
+def test_reset_removes_what_the_install_added(installed) -> None:
+    host, _ = installed
+    host.write("/etc/cni/net.d/10-weave.conflist", "{}\n")
+    refused = host.run(render_script(**QUERY), "reset")
+    assert refused.returncode == 1 and "run again with 'yes'" in refused.stderr
+    assert host.exists("/etc/sysctl.d/99-kubeinit.conf")
+    result = host.run(render_script(**QUERY), "reset", "yes")
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock" in host.commands()
+    for path in ("/etc/sysctl.d/99-kubeinit.conf", "/etc/modules-load.d/kubeinit.conf", "/etc/kubeinit",
+                 "/etc/apt/sources.list.d/kubernetes.list", "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+                 "/etc/cni/net.d/10-weave.conflist", "/root/.kube/config", "/etc/kubernetes/admin.conf"):
+        assert not host.exists(path), path
+    assert host.read("/etc/fstab") == FSTAB
+    # What is left: the packages (held, said so) and containerd's own config.
+    left = {p for p, d in host.changes().items() if d != "deleted" and not p.startswith("/var/lib/kubeinit-stubs/")}
+    assert left == {"/etc/containerd/config.toml"}
+    assert "stay installed" in result.stderr
+
+
+def test_join_prepares_the_host_the_same_way_and_runs_kubeadm_join(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    script = render_script("scripts/kubernetes-node-join.sh.j2", **QUERY)
+    result = host.run(script, "api-server=10.0.0.1", f"token={TOKEN}", f"ca-cert-hash={HASH}")
+    assert result.returncode == 0, result.stderr
+    commands = host.commands()
+    assert in_order(commands, [
+        "swapoff -a",
+        "apt-get install -y -q --no-install-recommends containerd",
+        "apt-get install -y -q --no-install-recommends kubelet kubeadm kubectl",
+        "apt-mark hold kubelet kubeadm kubectl",
+        f"kubeadm join 10.0.0.1:6443 --token {TOKEN} --discovery-token-ca-cert-hash {HASH} "
+        "--cri-socket unix:///run/containerd/containerd.sock",
+    ]) == []
+    assert not [c for c in commands if c.startswith(("kubeadm init", "kubeadm token"))]
+    assert "SystemdCgroup = true" in host.read("/etc/containerd/config.toml")
+    assert "v1.36/deb/" in host.read("/etc/apt/sources.list.d/kubernetes.list")
+    assert TOKEN not in result.stderr  # the token is never logged
+    again = host.run(script, "api-server=10.0.0.1", f"token={TOKEN}", f"ca-cert-hash={HASH}")
+    assert again.returncode == 0 and "not joining again" in again.stderr
+    assert len([c for c in host.commands() if c.startswith("kubeadm join")]) == 1
+
+
+def test_join_without_its_flags_stops_before_any_change(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script("scripts/kubernetes-node-join.sh.j2"), "api-server=10.0.0.1")
+    assert result.returncode == 1
+    assert "missing token ca-cert-hash" in result.stderr
+    assert host.changes() == {} and host.calls() == []
+
+
+def test_join_dry_run_shows_kubeadm_join_and_writes_nothing(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    script = render_script("scripts/kubernetes-node-join.sh.j2")
+    result = host.run(script, "api-server=cp.example.com", f"token={TOKEN}", f"ca-cert-hash={HASH}", "dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"+ 'kubeadm' 'join' 'cp.example.com:6443' '--token' '{TOKEN}'" in result.stdout
+    assert host.changes() == {}
+    assert TOKEN not in result.stderr
+
+
+OS_RELEASES = {
+    "Debian 11": ("ID=debian\nVERSION_ID=\"11\"\nPRETTY_NAME=\"Debian GNU/Linux 11 (bullseye)\"\n", "debian"),
+    "Debian 13": ("ID=debian\nVERSION_ID=\"13\"\nPRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\n", "debian"),
+    "Ubuntu 22.04": ("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nPRETTY_NAME=\"Ubuntu 22.04.5 LTS\"\n", "debian"),
+    "Ubuntu 24.04": ("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\nPRETTY_NAME=\"Ubuntu 24.04.1 LTS\"\n", "debian"),
+    "RHEL 8": ('ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="8.10"\nPRETTY_NAME="Red Hat Enterprise Linux 8.10 (Ootpa)"\n', "rhel"),
+    "AlmaLinux 10": ('ID="almalinux"\nID_LIKE="rhel centos fedora"\nVERSION_ID="10.0"\nPRETTY_NAME="AlmaLinux 10.0"\n',
+                     "rhel"),
+    "Rocky 9": ("rocky9", "rhel"),  # a key of tests.support.rootfs.OS_RELEASES
+}
+
+
+@pytest.mark.parametrize("name", sorted(OS_RELEASES))
+def test_every_supported_os_passes_preflight_in_its_family(tmp_path: Path, name: str) -> None:
+    text, family = OS_RELEASES[name]
+    host = machine(tmp_path, os_release=text)
+    result = host.run(render_script(), "preflight")
+    assert result.returncode == 0, result.stderr
+    assert f"({family} family)" in result.stderr
+
+
+@pytest.mark.parametrize("text", [
+    "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n",
+    "ID=debian\nVERSION_ID=\"10\"\nPRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\n",
+    'ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n',
+], ids=["ubuntu-20.04", "debian-10", "centos-7"])
+def test_older_releases_fail_preflight(tmp_path: Path, text: str) -> None:
+    result = machine(tmp_path, os_release=text).run(render_script(), "preflight")
+    assert result.returncode == 1
+    assert "is not supported (Debian 11/12/13, Ubuntu 22.04/24.04, RHEL/Rocky/Alma 8/9/10)" in result.stderr
+
+
+def test_a_failed_kubeadm_init_says_what_to_do_next(tmp_path: Path) -> None:
+    host = machine(tmp_path, behaviour={"kubeadm": 'case $1 in version) exit 127 ;; init) echo "[ERROR Port-6443]" >&2; exit 1 ;; esac'})
+    result = host.run(render_script())
+    assert result.returncode == 1
+    assert "kubeadm init failed (its messages are above)" in result.stderr and "'reset yes'" in result.stderr
+    assert not [c for c in host.commands() if c.startswith(("kubectl", "kubeadm token"))]
+
+
+def test_a_joined_node_resets_too(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    script = render_script("scripts/kubernetes-node-join.sh.j2")
+    assert host.run(script, "api-server=10.0.0.1", f"token={TOKEN}", f"ca-cert-hash={HASH}").returncode == 0
+    result = host.run(script, "reset", "yes")
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock" in host.commands()
+    assert not host.exists("/etc/kubernetes/kubelet.conf")
+    assert not host.exists("/etc/sysctl.d/99-kubeinit.conf") and host.read("/etc/fstab") == FSTAB

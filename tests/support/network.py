@@ -1,0 +1,56 @@
+"""Helpers for the networking tests: manifests as the installer builds them, functions of a script."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from tests.support import Run, render_script, run_bash
+
+REPO = Path(__file__).resolve().parents[2]
+# ../shared beside the repository (CI); a git worktree one level deeper finds its repository's.
+REFERENCE = next((d / "shared" / "reference" for d in REPO.parents if (d / "shared" / "reference").is_dir()),
+                 REPO.parent / "shared" / "reference")
+LAST_LINE = '{ main "$@"; }\n'
+
+
+def without_main(script: str) -> str:
+    """The script's functions and defaults, without the call to main (to call one function)."""
+    assert script.endswith(LAST_LINE), "the script no longer ends with its main call"
+    return script[: -len(LAST_LINE)]
+
+
+def call(script: str, *words: str, env: dict[str, str] | None = None) -> Run:
+    """Run `words` (a function and its arguments) inside the script, defaults set, main not run."""
+    return run_bash(without_main(script) + '"$@"\n', *words, env=env)
+
+
+def no_cluster(tmp: Path) -> dict[str, str]:
+    """PATH where kubectl exists but no cluster answers, as on a host before install."""
+    stub = tmp / "no-cluster"
+    stub.mkdir(exist_ok=True)
+    (stub / "kubectl").write_text("#!/bin/sh\necho 'The connection to the server localhost:8080 was refused' >&2\nexit 1\n")
+    (stub / "kubectl").chmod(0o755)
+    return {"PATH": f"{stub}:{os.environ['PATH']}"}
+
+
+def manifests(tmp: Path, *flags: str, **query: str) -> list[dict]:
+    """The objects `bash -s manifests FLAGS` prints for a script rendered with QUERY."""
+    result = run_bash(render_script("scripts/kubernetes-init.sh.j2", **query), "manifests", *flags, env=no_cluster(tmp))
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
+
+
+def by_key(objects: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+def container(daemonset: dict, name: str) -> dict:
+    spec = daemonset["spec"]["template"]["spec"]
+    return next(c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == name)
+
+
+def env_of(daemonset: dict, name: str) -> dict[str, dict]:
+    return {e["name"]: e for e in container(daemonset, name).get("env") or []}
