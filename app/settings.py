@@ -109,7 +109,17 @@ class Settings(BaseSettings):
     kubeadm_image_repository: str = Field(
         "registry.k8s.io",
         pattern=IMAGE_RE,
-        description="Repository of the control plane images (kubeadm's imageRepository).",
+        description="Repository of the control plane images (kubeadm's imageRepository), and of the pause "
+        "image containerd's pod sandboxes use on every host.",
+    )
+    # containerd.io 2.2.6 is published for Debian 12/13 (~debian.12~bookworm, ~debian.13~trixie), Ubuntu 24.04
+    # (~ubuntu.24.04~noble) and the RHEL family (.el8, .el9): see tests/support/distros/ for each source.
+    containerd_version: str = Field(
+        "2.2.6",
+        pattern=r"^2\.[0-9]+\.[0-9]+$",
+        description="containerd version installed (as containerd.io, from Docker's signed repository "
+        "download.docker.com) on hosts that have no containerd yet. 2.0 or later: Kubernetes 1.36 and later "
+        "need it (the cgroup driver comes from the runtime, KEP-4033).",
     )
 
     dns_test_image: str = Field(

@@ -91,6 +91,11 @@ version = 2
       bin_dir = "/opt/cni/bin"
       conf_dir = "/etc/cni/net.d"
 
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      config_path = ""
+
+      [plugins."io.containerd.grpc.v1.cri".registry.mirrors]
+
     [plugins."io.containerd.grpc.v1.cri".containerd]
       default_runtime_name = "runc"
       snapshotter = "overlayfs"
@@ -121,6 +126,9 @@ disabled_plugins = []
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = 'registry.k8s.io/pause:3.10'
 
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = ''
+
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
 
@@ -148,28 +156,69 @@ STUBBED = [
 ]
 
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
+_REPO = f"{STATE}/repository"  # "name version" lines: what the repositories offer (Machine writes it from the facts)
+PACKAGED = f"{STUB_DIR}/packaged"  # stubs of commands a package brings: linked into /usr/bin when it is installed
+
+# Real apt-get, when another apt or unattended-upgrades holds its locks, exits 100 with these lines (apt's
+# apt-pkg/contrib/fileutl.cc GetLock, apt-pkg/deb/debsystem.cc; recorded in tests/support/fixtures/apt-lock.txt).
+# A machine's lock is "COUNT PID NAME" in {STATE}/apt-lock: the next COUNT apt-get runs meet it.
+_APT_LOCK = f"""if [ -s {STATE}/apt-lock ]; then read -r count pid name <{STATE}/apt-lock
+  if [ "$count" -gt 0 ]; then echo "$((count - 1)) $pid $name" >{STATE}/apt-lock
+    case " $* " in *" update "*) lock=/var/lib/apt/lists/lock; then_=\"E: Unable to lock directory /var/lib/apt/lists/\" ;;
+      *) lock=/var/lib/dpkg/lock-frontend; then_=\"E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?\" ;; esac
+    printf '%s\\n' "E: Could not get lock $lock. It is held by process $pid ($name)" \\
+      "N: Be aware that removing the lock file is not a solution and may break your system." "$then_" >&2
+    exit 100; fi; fi"""
+# offered NAME GLOB: the newest version the repositories offer of NAME matching GLOB (Docker's containerd.io only
+# once its repository is configured); installed NAME VERSION records it and links the command a package brings.
+_REPO_FUNCS = f"""offered() {{ found=; while read -r rn rv; do [ "$rn" = "$1" ] || continue; case $rv in $2) found=$rv ;; esac; done <{_REPO}
+  [ "$1" != containerd.io ] || grep -rqs download.docker.com /etc/apt/sources.list /etc/apt/sources.list.d /etc/yum.repos.d || found=
+  [ -n "$found" ] && echo "$found"; }}
+installed() {{ mkdir -p {STATE}; echo "$1 $2" >>{_PKGS}; case $1 in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; }}"""
 DEFAULT_BEHAVIOUR = {
-    # Installs record "name version"; kube packages take the newest patch of the repository's minor.
-    "apt-get": f"""[ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ] || exit 0
-mkdir -p {STATE}; minor=$(sed -n 's|.*/core:/stable:/v\\([0-9.]*\\)/.*|\\1|p' /etc/apt/sources.list.d/kubernetes.list 2>/dev/null)
-for a in "$@"; do case $a in -*|install) ;; *=*) v=${{a#*=}}; echo "${{a%%=*}} ${{v%\\*}}1.1" >>{_PKGS} ;;
-kube*) echo "$a $minor.3-1.1" >>{_PKGS} ;; containerd) echo "$a ${{CONTAINERD_VERSION:-1.6.20~ds1-1+b1}}" >>{_PKGS} ;;
-*) echo "$a 1.0-1" >>{_PKGS} ;; esac; done""",
-    "dnf": f"""case " $* " in *" install "*) ;; *) exit 0 ;; esac
-mkdir -p {STATE}; minor=$(sed -n 's|.*/core:/stable:/v\\([0-9.]*\\)/.*|\\1|p' /etc/yum.repos.d/kubernetes.repo 2>/dev/null | head -n1)
-for a in "$@"; do case $a in -*|install) ;; kube*-[0-9]*) n=${{a%%-[0-9]*}}; v=${{a#"$n"-}}; echo "$n ${{v%\\*}}150500.1.1" >>{_PKGS} ;;
-kube*) echo "$a $minor.3-150500.1.1" >>{_PKGS} ;; containerd.io) echo "$a ${{CONTAINERD_VERSION:-1.7.22-3.1.el9}}" >>{_PKGS} ;;
-*) echo "$a 1.0-1" >>{_PKGS} ;; esac; done""",
+    # Installs record "name version"; kube packages take the newest patch of the repository's minor; the rest
+    # the newest version the repository offers ("name=GLOB" one matching GLOB), as apt-get answers otherwise.
+    "apt-get": f"""{_APT_LOCK}
+{_REPO_FUNCS}
+[ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ] || exit 0
+minor=$(sed -n 's|.*/core:/stable:/v\\([0-9.]*\\)/.*|\\1|p' /etc/apt/sources.list.d/kubernetes.list 2>/dev/null)
+for a in "$@"; do case $a in -*|install) ;;
+kube*=*) v=${{a#*=}}; installed "${{a%%=*}}" "${{v%\\*}}1.1" ;;
+kube*) installed "$a" "$minor.3-1.1" ;;
+*=*) n=${{a%%=*}}; want=${{a#*=}}; v=$(offered "$n" '*') || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
+  v=$(offered "$n" "$want") || {{ echo "E: Version '$want' for '$n' was not found" >&2; exit 100; }}; installed "$n" "$v" ;;
+containerd*) v=$(offered "$a" '*') || {{ echo "E: Unable to locate package $a" >&2; exit 100; }}; installed "$a" "$v" ;;
+*) installed "$a" 1.0-1 ;; esac; done""",
+    # dnf (4): "No match for argument: X" and "Error: Unable to find a match: X", exit 1, for what no repository has.
+    "dnf": f"""{_REPO_FUNCS}
+case " $* " in *" install "*) ;; *) exit 0 ;; esac
+minor=$(sed -n 's|.*/core:/stable:/v\\([0-9.]*\\)/.*|\\1|p' /etc/yum.repos.d/kubernetes.repo 2>/dev/null | head -n1)
+for a in "$@"; do case $a in -*|install) ;; kube*-[0-9]*) n=${{a%%-[0-9]*}}; v=${{a#"$n"-}}; installed "$n" "${{v%\\*}}150500.1.1" ;;
+kube*) installed "$a" "$minor.3-150500.1.1" ;;
+containerd.io*) case $a in containerd.io-*) want="${{a#containerd.io-}}*" ;; *) want='*' ;; esac
+  v=$(offered containerd.io "$want") || {{ echo "No match for argument: $a" >&2; echo "Error: Unable to find a match: $a" >&2; exit 1; }}
+  installed containerd.io "$v" ;;
+*) installed "$a" 1.0-1 ;; esac; done""",
+    # dpkg-query -W -f=FORMAT: FORMAT with ${{Status}} and ${{Version}} filled and its escapes (\\n) read, as dpkg-query does.
     "dpkg-query": f"""eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "dpkg-query: no packages found matching $p" >&2; exit 1; }}
-printf '%s' "install ok installed $v\"""",  # as with -f='${Status} ${Version}'
+f='${{Package}}\\t${{Version}}\\n'; prev=; for a in "$@"; do case $a in -f=*|--showformat=*) f=${{a#*=}} ;; esac; [ "$prev" = -f ] && f=$a; prev=$a; done
+f=$(printf '%s' "$f" | sed "s/\\${{Status}}/install ok installed/g; s/\\${{Version}}/$v/g; s/\\${{Package}}/$p/g"); printf "$f\"""",
+    # rpm -q --qf '%{{VERSION}}-%{{RELEASE}}\\n' NAME; "package NAME is not installed" on stdout and exit 1 otherwise.
     "rpm": f"""eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "package $p is not installed"; exit 1; }}
 echo "$v\"""",
-    "containerd": f"""v=$(awk '$1 ~ /^containerd/ {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
+    # Installed by a package (linked into /usr/bin): 'containerd --version' as each package's build prints it:
+    # Docker's containerd.io "containerd containerd.io v2.2.6 <commit>" (1.x: no "v"), Debian's and Ubuntu's
+    # "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1" (debian/rules: upstream version,
+    # then the package's). 'config default' prints the layout of its major version.
+    "containerd": f"""p=$(awk '$1 ~ /^containerd/ {{p = $1}} END {{print p}}' {_PKGS} 2>/dev/null)
+v=$(awk '$1 ~ /^containerd/ {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null); up=${{v%%-*}}
 case $1 in
-  --version) echo "containerd github.com/containerd/containerd ${{v%%[~-]*}} ${{v}}" ;;
-  config) case $v in 2.*) cat <<'EOF'
+  --version) case $p:$up in containerd.io:2.*) echo "containerd containerd.io v$up 77c84241c7cbdd9b4eca2591793e3d4f4317c590" ;;
+    containerd.io:*) echo "containerd containerd.io $up 05044ec0a9a75232cad458027ca83437aae3f4da" ;;
+    *) echo "containerd github.com/containerd/containerd ${{v%-*}} $v" ;; esac ;;
+  config) case $up in 2.*) cat <<'EOF'
 {CONTAINERD_2_CONFIG}EOF
   ;; *) cat <<'EOF'
 {CONTAINERD_1_CONFIG}EOF
@@ -201,7 +250,9 @@ esac""",
     "swapoff": """if [ "$1" = -a ]; then h=$(head -n1 /proc/swaps); printf '%s\\n' "$h" 2>/dev/null >/proc/swaps || true; fi""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
-    # kubeadm init writes the admin kubeconfig as the real one does; the rest answers queries.
+    # kubeadm init writes the admin kubeconfig as the real one does; the rest answers queries. 'config images list'
+    # prints one image a line, the repository given first (kubeadm's images.GetControlPlaneImages: CoreDNS keeps
+    # its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion).
     "kubeadm": f"""case $1 in
   init) mkdir -p /etc/kubernetes/manifests; echo "apiVersion: v1
 kind: Config" >/etc/kubernetes/admin.conf; touch /etc/kubernetes/kubelet.conf ;;
@@ -209,7 +260,11 @@ kind: Config" >/etc/kubernetes/admin.conf; touch /etc/kubernetes/kubelet.conf ;;
   reset) rm -rf /etc/kubernetes/manifests /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki ;;
   token) echo "kubeadm join {ADDRESS}:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:{"0" * 62}aa" ;;
   version) v=$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null); [ -n "$v" ] || exit 127; echo "v${{v%%-*}}" ;;
-  config) echo "registry.k8s.io/pause:3.10.1" ;;
+  config) r=registry.k8s.io; v=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
+    [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
+    dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
+    printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
+      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.5-0" ;;
 esac""",
     "kubectl": """case "$*" in
   *"get --raw"*readyz*) echo ok ;;
@@ -225,28 +280,28 @@ printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "----
 }
 
 
-def _key() -> str:
-    recipe = "\n".join([SUITE, MIRROR, "minbase", *PACKAGES, "1"])
+def _key(suite: str = SUITE) -> str:
+    recipe = "\n".join([suite, MIRROR, "minbase", *PACKAGES, "1"])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
-def base() -> Path:
-    """The cached root file system, built by debootstrap when missing, stale or broken."""
-    tree = CACHE / f"rootfs-{SUITE}-{_key()}"
+def base(suite: str = SUITE) -> Path:
+    """The cached root file system of a Debian suite, built by debootstrap when missing, stale or broken."""
+    tree = CACHE / f"rootfs-{suite}-{_key(suite)}"
     if _complete(tree):
         os.utime(tree / ".kubeinit-complete")  # in use: other recipes' builds keep it
         return tree
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:  # one build at a time, across test processes
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return tree if _complete(tree) else _build(tree)
+        return tree if _complete(tree) else _build(tree, suite)
 
 
 def _complete(tree: Path) -> bool:
     return (tree / ".kubeinit-complete").exists() and (tree / "bin/bash").exists()
 
 
-def _build(tree: Path) -> Path:
+def _build(tree: Path, suite: str) -> Path:
     # Broken builds, and other recipes' trees unused for a day (another checkout may still use a
     # younger one: branches with other recipes share this cache).
     for stale in [*CACHE.glob("rootfs-*"), *CACHE.glob(".building-*")]:
@@ -254,14 +309,14 @@ def _build(tree: Path) -> Path:
         if stale.name.startswith(".building-") or not stamp.exists() or time.time() - stamp.stat().st_mtime > 86400:
             shutil.rmtree(stale, ignore_errors=True)
     building = CACHE / f".building-{os.getpid()}"
-    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(building), MIRROR]
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(building), MIRROR]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(building, ignore_errors=True)
         raise RuntimeError(f"debootstrap failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     subprocess.run(["rm", "-rf", str(building / "var/cache/apt/archives"), str(building / "var/lib/apt/lists")], check=True)
     (building / "var/lib/apt/lists/partial").mkdir(parents=True)
-    (building / ".kubeinit-complete").write_text(_key() + "\n")
+    (building / ".kubeinit-complete").write_text(_key(suite) + "\n")
     building.rename(tree)
     return tree
 
@@ -270,20 +325,54 @@ class Machine:
     """One test's host: a fresh overlay on the cached tree (see the module docstring)."""
 
     def __init__(self, directory: Path, behaviour: dict[str, str] | None = None,
-                 os_release: str = "debian12", swaps: str | None = None):
-        self.lower = base()
+                 os_release: str = "debian12", swaps: str | None = None, *, distro: str | None = None,
+                 arch: str = "amd64", packages: dict[str, str] | None = None, cpus: int | None = None,
+                 memory_kb: int | None = None):
+        from tests.support.distros import ARCHES, distro_facts
+
+        # The facts shape the host: os-release, cgroup version, uname, and what the repositories offer. Without
+        # a distro, os_release names the facts the repositories follow (Debian 12's unless it names another).
+        facts = distro_facts(distro or (os_release if os_release in ("ubuntu2404", "rocky9") else "debian12"))
+        self.lower = base(facts.get("suite", SUITE) if distro else SUITE)
         self.upper, self.work, self.merged = directory / "upper", directory / "work", directory / "merged"
         for d in (self.upper, self.work, self.merged):
             d.mkdir(parents=True, exist_ok=True)
-        self.swaps = None
+        self.swaps = self.meminfo = None
         if swaps is not None:
             self.swaps = directory / "swaps"
             self.swaps.write_text("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n" + swaps)
-        self.stubs = Stubs(self.upper / STUB_DIR.lstrip("/"), STUBBED, {**DEFAULT_BEHAVIOUR, **(behaviour or {})},
+        if memory_kb is not None:  # a fake /proc/meminfo, its first lines as the kernel writes them
+            self.meminfo = directory / "meminfo"
+            self.meminfo.write_text(f"MemTotal:       {memory_kb:8d} kB\nMemFree:        {memory_kb // 2:8d} kB\n"
+                                    f"MemAvailable:   {memory_kb // 2:8d} kB\n")
+        self.cpus = cpus
+        names, extra = list(STUBBED), {}
+        if distro:  # uname answers as the distribution's kernel on ARCH does
+            names.append("uname")
+            extra["uname"] = (f'case "$*" in -m) echo {ARCHES[arch]} ;; -r) echo {facts["kernel"][arch]} ;; '
+                              '*) exec /usr/bin/uname "$@" ;; esac')
+        self.stubs = Stubs(self.upper / STUB_DIR.lstrip("/"), names, {**DEFAULT_BEHAVIOUR, **extra, **(behaviour or {})},
                            log_path=f"{STUB_DIR}/calls.log")
-        self.write("/etc/os-release", OS_RELEASES.get(os_release, os_release))
-        self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+        packaged = self.path(PACKAGED)
+        packaged.mkdir(parents=True, exist_ok=True)
+        (self.stubs.dir / "containerd").rename(packaged / "containerd")  # on PATH once a package brings it
+        self.write("/etc/os-release", facts["os_release"] if distro else OS_RELEASES.get(os_release, os_release))
+        if facts["cgroup"] == 2 or not distro:
+            self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+        repository = facts["repository"]
+        offered = [("containerd", repository["containerd"])] if repository["containerd"] else []
+        offered += [("containerd.io", v) for v in repository["containerd.io"]]
+        self.write(_REPO, "".join(f"{n} {v}\n" for n, v in offered))
+        for name, version in (packages or {}).items():  # installed before the first run
+            self.write(_PKGS, (self.read(_PKGS) or "") + f"{name} {version}\n")
+            if name.startswith("containerd"):
+                self.path("/usr/bin").mkdir(parents=True, exist_ok=True)
+                os.symlink(f"{PACKAGED}/containerd", self.path("/usr/bin/containerd"))
         self._baseline: dict[str, str] | None = None  # taken just before the first run
+
+    def hold_apt_lock(self, runs: int, pid: int = 1234, name: str = "unattended-upgr") -> None:
+        """The next ``runs`` apt-get calls find apt's lock held by process ``pid`` (``name``, as apt shows it)."""
+        self.write(f"{STATE}/apt-lock", f"{runs} {pid} {name}\n")
 
     def path(self, inside: str) -> Path:
         """Where a path of the machine lies in its upper directory (the layer the runs write)."""
@@ -326,11 +415,15 @@ class Machine:
         ]
         if self.swaps:
             mounts.append(f"mount --bind {self.swaps} {self.merged}/proc/swaps")
+        if self.meminfo:
+            mounts.append(f"mount --bind {self.meminfo} {self.merged}/proc/meminfo")
         variables = {"PATH": PATH, "HOME": "/root", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb",
                      "STUB_LOG": f"{STUB_DIR}/calls.log", **(env or {})}
         inner = "set -e\n" + "\n".join(mounts) + f'\nexec chroot {self.merged} /usr/bin/env -i "$@"\n'
         command = ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", inner, "sh",
                    *(f"{k}={v}" for k, v in variables.items()), "bash", "-s", *args]
+        if self.cpus:  # the CPUs the run may use, as nproc and kubeadm's runtime.NumCPU count them
+            command = ["taskset", "-c", ",".join(map(str, range(self.cpus))), *command]
         proc = subprocess.run(command, input=script, capture_output=True, text=True, timeout=timeout, check=False)
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
