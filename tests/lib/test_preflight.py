@@ -65,3 +65,28 @@ def test_a_node_with_one_cpu_and_little_memory_is_only_warned(tmp_path: Path) ->
     result = host.run(render_script("scripts/kubernetes-node-join.sh.j2"), "preflight")
     assert result.returncode == 0, result.stderr
     assert "preflight warning: cpus: 1 CPU" in result.stderr and "preflight warning: memory: 976 MiB" in result.stderr
+
+
+def test_an_unsupported_os_stops_before_any_change_unless_forced(tmp_path: Path) -> None:
+    mint = 'NAME="Linux Mint"\nID=linuxmint\nID_LIKE="ubuntu debian"\nVERSION_ID="22"\nPRETTY_NAME="Linux Mint 22"\n'
+    host = machine(tmp_path, os_release=mint)
+    result = host.run(render_script())
+    assert result.returncode == 1
+    assert "preflight FAIL:    os: Linux Mint 22 is not supported" in result.stderr
+    assert "add 'force' to try anyway as the debian family" in result.stderr
+    assert host.changes() == {} and host.calls() == []
+    forced = host.run(render_script(), "force")
+    assert forced.returncode == 0, forced.stderr
+    assert "going on past 1 failed preflight check(s)" in forced.stderr
+    assert host.exists("/etc/apt/sources.list.d/kubernetes.list")
+
+
+@pytest.mark.parametrize("text", [
+    "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n",
+    "ID=debian\nVERSION_ID=\"10\"\nPRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\n",
+    'ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n',
+], ids=["ubuntu-20.04", "debian-10", "centos-7"])
+def test_older_releases_fail_preflight(tmp_path: Path, text: str) -> None:
+    result = machine(tmp_path, os_release=text).run(render_script(), "preflight")
+    assert result.returncode == 1
+    assert "is not supported (Debian 11/12/13, Ubuntu 22.04/24.04, RHEL/Rocky/Alma 8/9/10)" in result.stderr

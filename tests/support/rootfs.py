@@ -264,7 +264,7 @@ kind: Config" >/etc/kubernetes/admin.conf; touch /etc/kubernetes/kubelet.conf ;;
     [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
     dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
     printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
-      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.5-0" ;;
+      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0" ;;
 esac""",
     "kubectl": """case "$*" in
   *"get --raw"*readyz*) echo ok ;;

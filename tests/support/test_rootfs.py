@@ -76,3 +76,53 @@ def test_behaviour_replaces_a_default_and_swaps_are_faked(tmp_path: Path) -> Non
 def test_a_second_run_sees_the_first_runs_files(machine) -> None:
     machine.run("echo one >/etc/kubeinit-state\n")
     assert machine.run("cat /etc/kubeinit-state\n").stdout == "one\n"
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _recorded(name: str) -> list[str]:
+    return [line for line in (FIXTURES / name).read_text().splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("row", _recorded("containerd-version.txt"))
+def test_containerd_answers_its_version_as_each_package_prints_it(tmp_path: Path, row: str) -> None:
+    from tests.support.rootfs import Machine
+
+    package, output = row.split("\t")
+    name, version = package.split()
+    machine = Machine(tmp_path, packages={name: version})
+    assert machine.run("containerd --version\n").stdout == output + "\n"
+
+
+def test_no_containerd_command_before_a_package_brings_it(machine) -> None:
+    result = machine.run("{ command -v containerd || echo none; apt-get install -y containerd; command -v containerd; }\n")
+    assert result.stdout.splitlines() == ["none", "/usr/bin/containerd"]
+
+
+def test_kubeadm_lists_its_images_as_the_real_one_does(machine) -> None:
+    result = machine.run("{ kubeadm config images list --kubernetes-version v1.35.8\n"
+                         "kubeadm config images list --kubernetes-version v1.35.8 --image-repository mirror.example.com/k8s; }\n")
+    assert result.stdout.splitlines() == _recorded("kubeadm-config-images-list.txt")
+
+
+def test_package_queries_answer_in_the_real_formats(tmp_path: Path) -> None:
+    from tests.support.rootfs import Machine
+
+    machine = Machine(tmp_path, packages={"containerd.io": "2.2.6-1.el9"})
+    result = machine.run("{ dpkg-query -W -f='${Status} ${Version}\\n' containerd.io; dpkg-query -W curl; echo rc=$?\n"
+                         "rpm -q --qf '%{VERSION}-%{RELEASE}\\n' containerd.io; rpm -q docker-ce; echo rc=$?; } 2>&1\n")
+    assert result.stdout.splitlines() == [
+        "install ok installed 2.2.6-1.el9", "dpkg-query: no packages found matching curl", "rc=1",
+        "2.2.6-1.el9", "package docker-ce is not installed", "rc=1"]
+
+
+def test_apt_and_dnf_offer_docker_containerd_io_only_once_its_repository_is_configured(tmp_path: Path) -> None:
+    from tests.support.rootfs import Machine
+
+    machine = Machine(tmp_path)
+    result = machine.run("{ apt-get install -y 'containerd.io=2.2.6-*'; echo rc=$?; dnf install -y containerd.io-2.2.6; "
+                         "echo rc=$?; }\n")
+    assert result.stderr.splitlines() == ["E: Unable to locate package containerd.io", "No match for argument: "
+                                          "containerd.io-2.2.6", "Error: Unable to find a match: containerd.io-2.2.6"]
+    assert result.stdout.splitlines() == ["rc=100", "rc=1"]
