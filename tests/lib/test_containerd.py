@@ -79,20 +79,25 @@ def test_docker_ce_containerd_io_is_kept_never_replaced(tmp_path: Path) -> None:
     assert not host.exists("/etc/apt/sources.list.d/docker.list")  # Docker's own source is left alone
 
 
-def test_docker_ce_with_containerd_1_7_is_refused_for_kubernetes_1_36_with_the_upgrade(tmp_path: Path) -> None:
+def test_docker_ce_with_containerd_1_7_is_refused_for_kubernetes_1_36_before_any_change(tmp_path: Path) -> None:
     host = machine(tmp_path, packages={"containerd.io": "1.7.27-1"})
     result = host.run(render_script(**QUERY))
     assert result.returncode == 1
-    assert ("containerd 1.7.27 cannot run Kubernetes 1.36, which needs containerd 2.0.0 or later -> upgrade Docker's "
-            "package: apt-get install containerd.io=2.2.6-* (Docker keeps working)") in result.stderr
-    assert not host.exists(CONFIG) and not [c for c in host.commands() if c.startswith("kubeadm init")]
+    assert ("preflight FAIL:    containerd: 1.7.27 (containerd.io 1.7.27-1) cannot run Kubernetes 1.36, which needs "
+            "containerd 2.0.0 or later -> upgrade Docker's package: apt-get install containerd.io=2.2.6-* (Docker keeps "
+            "working), then run again") in result.stderr
+    assert host.changes() == {}
+    forced = host.run(render_script(**QUERY), "force")  # the user's call: the containerd stays as it is
+    assert forced.returncode == 0, forced.stderr
+    assert "containerd.io 1.7.27-1: installed, kept" in forced.stderr
 
 
 def test_containerd_1_7_runs_kubernetes_1_35_with_a_warning(tmp_path: Path) -> None:
     host = machine(tmp_path, packages={"containerd.io": "1.7.27-1"})
     result = host.run(render_script(**{**QUERY, "kubernetes_version": "1.35"}))
     assert result.returncode == 0, result.stderr
-    assert "Kubernetes 1.35 is the last release that supports containerd 1.x" in result.stderr
+    assert ("preflight warning: containerd: 1.7.27 (containerd.io 1.7.27-1): Kubernetes 1.35 is the last release "
+            "that runs on containerd 1.x -> upgrade Docker's package") in result.stderr
     config = host.read(CONFIG)  # containerd 1.x's layout, its own keys
     assert 'sandbox_image = "registry.k8s.io/pause:3.10.1"' in config
     assert 'config_path = "/etc/containerd/certs.d"' in config and "SystemdCgroup = true" in config
@@ -102,10 +107,10 @@ def test_the_distributions_containerd_1_6_is_refused_with_the_remedy(tmp_path: P
     host = machine(tmp_path, packages={"containerd": "1.6.20~ds1-1+b1"})
     result = host.run(render_script(**QUERY))
     assert result.returncode == 1
-    assert "containerd 1.6.20 cannot run Kubernetes 1.36" in result.stderr
+    assert "containerd: 1.6.20 (containerd 1.6.20~ds1-1+b1) cannot run Kubernetes 1.36" in result.stderr
     assert ("remove Debian GNU/Linux 12 (bookworm)'s own containerd (see first what goes with it: apt-get -s remove "
             "containerd), then run again: kubeinit installs containerd.io 2.2.6") in result.stderr
-    assert not host.exists(CONFIG)
+    assert host.changes() == {}
 
 
 def test_the_containerd_io_default_config_is_replaced_and_kept_as_a_backup(tmp_path: Path) -> None:
