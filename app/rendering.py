@@ -14,7 +14,7 @@ import jinja2
 
 from app import __version__
 from app.http.caching import sha256_hex
-from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, text
+from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, grouped, text
 from app.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -61,6 +61,7 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
         "query": query,
         "values": {name: getattr(options, name) for name in NAMES},
         "options": describe(),
+        "option_groups": grouped(describe()),
         "actions": ACTIONS,
         "join_flags": JOIN_FLAGS,
         "ipv4_pattern": IPV4_RE,
