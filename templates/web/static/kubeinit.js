@@ -82,6 +82,8 @@
       if (error) {  // an option of the form: mark it, and link to it from the summary
         error.textContent = message;
         error.closest(".field").classList.add("invalid");
+        const folded = error.closest("details");
+        if (folded) folded.open = true;  // an advanced option: unfold it to show what is wrong
         byId(`opt-${option}`).setAttribute("aria-invalid", "true");
         const link = document.createElement("a");
         link.href = `#opt-${option}`;
@@ -165,13 +167,13 @@
 
   async function copy(button) {
     const code = byId(button.dataset.copy);
-    const label = button.getAttribute("aria-describedby");
+    const title = button.closest(".command").querySelector("h3").textContent;
     try {
       if (navigator.clipboard) await navigator.clipboard.writeText(code.textContent);
       else copyByCommand(code.textContent);
       button.focus();
       button.textContent = "Copied";
-      status.textContent = `Copied: ${byId(label).textContent}.`;
+      status.textContent = `Copied: ${title}.`;
       setTimeout(() => { button.textContent = "Copy"; }, 2000);
     } catch {
       getSelection().selectAllChildren(code);
