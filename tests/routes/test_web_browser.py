@@ -315,3 +315,20 @@ def test_the_preview_size_and_sha256_show_without_scrolling_at_1440x900(browser:
         assert box["y"] + box["height"] <= min(panel["y"] + panel["height"], DESKTOP["height"]), part
     assert page.locator("#commands").evaluate("e => e.scrollTop") == 0
     page.context.close()
+
+
+def test_docs_render_the_api_from_the_service_alone(browser: Browser, live_server: str):
+    """Swagger UI draws the operations with no request outside the service and no CSP violation
+    (open_page counts console errors, which is where Chromium reports those)."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    problems: list[str] = []
+    origin = live_server.split("/", 3)[:3]
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("request", lambda r: r.url.split("/", 3)[:3] != origin and problems.append(f"outside: {r.url}"))
+    page.goto(f"{live_server}/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/kubernetes-init").first).to_be_visible(timeout=15000)
+    expect(page.locator(".opblock-summary-path", has_text="/options")).to_be_visible()
+    assert problems == []
+    context.close()
