@@ -1,9 +1,12 @@
 """Builds the FastAPI app: wires routers, exception handlers and middleware, nothing else."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from app import __version__
+from app import __version__, signing
 from app.http import errors, metrics
 from app.http.front import Front
 from app.routes import docs, health, scripts, web
@@ -17,7 +20,14 @@ class Kubeinit(FastAPI):
         return Front(super().build_middleware_stack(), scripts.SCRIPT_PATHS)
 
 
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    signing.announce()  # one line at start: whether scripts are signed
+    yield
+
+
 app = Kubeinit(
+    lifespan=lifespan,
     # No OpenTelemetry: its per-request provider lookup alone cost 7% of a cached script request.
     telemetry={"tracing": False, "metrics": False, "logs": False},
     title="kubeinit",

@@ -121,6 +121,7 @@ def page(request: Request) -> Response:
         actions=ACTIONS,
         scripts=[s for s in SCRIPTS if s.path != CONFIGURED],
         query_header=QUERY_HEADER,
+        signed=get_settings().signing_key is not None,
         assets={name: asset.digest[:16] for name, asset in ASSETS.items()},
     )
     return HTMLResponse(body, headers=PAGE_HEADERS)
@@ -146,6 +147,7 @@ def options_document() -> dict[str, Any]:
         "options": option_rows(),
         "actions": [{"name": a.name, "description": a.description, "switch": a.switch} for a in ACTIONS],
         "scripts": [{"path": s.path, "summary": s.summary} for s in SCRIPTS],
+        "signed": get_settings().signing_key is not None,
     }
 
 

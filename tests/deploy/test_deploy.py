@@ -85,13 +85,30 @@ def test_pods_are_locked_down(kustomization: str):
     main = container(objects)
     uid, _, gid = dockerfile.of("USER")[-1].partition(":")
     assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": int(uid), "runAsGroup": int(gid),
-                                      "seccompProfile": {"type": "RuntimeDefault"}}
+                                      "fsGroup": int(gid), "seccompProfile": {"type": "RuntimeDefault"}}
     assert main["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
     assert pod["automountServiceAccountToken"] is False
     assert main["resources"]["requests"]["cpu"] and main["resources"]["limits"]["memory"]
-    writable = {m["mountPath"] for m in main["volumeMounts"]}
+    writable = {m["mountPath"] for m in main["volumeMounts"] if not m.get("readOnly")}
     assert writable == {"/tmp"}
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_the_signing_key_comes_from_an_optional_secret_readable_by_the_service_only(kustomization: str, tmp_path):
+    objects = build(kustomization)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container(objects)["volumeMounts"] if m["name"] == "signing-key"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "signing-key"]
+    assert mount["readOnly"] is True
+    secret = volume["secret"]
+    assert secret["optional"] is True and secret["defaultMode"] == 0o440  # owner root, group fsGroup
+    (item,) = secret["items"]
+    path = f"{mount['mountPath']}/{item['path']}"
+    # The path the README and the example overlay name is where the key lands, and the app reads it there.
+    example = (DEPLOY / "overlays" / "example" / "settings.env").read_text()
+    assert f"# KUBEINIT_SIGNING_KEY={path}\n" in example
+    assert Settings(signing_key=path).signing_key.as_posix() == path
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)

@@ -332,3 +332,27 @@ def test_docs_render_the_api_from_the_service_alone(browser: Browser, live_serve
     expect(page.locator(".opblock-summary-path", has_text="/options")).to_be_visible()
     assert problems == []
     context.close()
+
+
+def test_with_signing_on_the_verify_command_checks_the_signature(browser: Browser, tmp_path: Path):
+    from tests.conftest import start_uvicorn
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True)
+    proc, url = start_uvicorn({"KUBEINIT_SIGNING_KEY": str(tmp_path / "key")})
+    try:
+        page = open_page(browser, f"{url}/?nodelocal_dnscache=1")
+        verify = command(page, "verify")
+        assert "ssh-keygen -Y verify -f allowed_signers -I kubeinit -n kubeinit -s kubernetes-init.sh.sig" in verify
+        assert f"'{url}/kubernetes-init.sig?nodelocal_dnscache=1'" in verify
+        (tmp_path / "allowed_signers").write_bytes(fetch(f"{url}/kubeinit.pub")[1])
+        stubs = Stubs(tmp_path / "stubs", ["sudo"])
+        ran = subprocess.run(["bash", "-euc", verify], cwd=tmp_path, env={**stubs.env(), "HOME": str(tmp_path)},
+                             capture_output=True, text=True, timeout=30, check=False)
+        assert ran.returncode == 0, ran.stderr
+        assert stubs.calls() == [["sudo", "bash", "kubernetes-init.sh"]]
+        assert (tmp_path / "kubernetes-init.sh").read_text() == page.locator("#preview").text_content()
+        assert page.problems == []  # type: ignore[attr-defined]
+        page.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

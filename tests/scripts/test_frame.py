@@ -163,7 +163,7 @@ def test_the_scripts_parser_agrees_with_the_service(script_file, name, value):
         assert f"kubeinit: {flag(culprit)}: " in result.stderr
     else:
         assert result.returncode == 0, result.stderr
-        shown = re.search(rf"^  {re.escape(name)}=\S+  \(now: (.*)\)$", result.stdout, re.M).group(1)
+        shown = re.search(rf"^  {re.escape(name)}=\S+  [^(]+ \(now: (.*)\)$", result.stdout, re.M).group(1)
         assert shown == (expected or "unset")
 
 

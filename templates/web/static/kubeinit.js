@@ -11,6 +11,7 @@
   const script = main.dataset.script;
   const file = script.slice(script.lastIndexOf("/") + 1) + ".sh";
   const queryHeader = main.dataset.queryHeader;
+  const signed = main.dataset.signed === "1";  // the service signs its scripts: verify the signature first
   const controls = Array.from(form.querySelectorAll("[data-default]"));
   const copyButtons = Array.from(document.querySelectorAll("button.copy"));
   const problems = byId("problems");
@@ -32,10 +33,14 @@
     return {
       pipe: `curl -sSL ${shQuote(url)} | sudo bash`,
       flags: `curl -sSL ${shQuote(base + script)} | sudo bash -s${flags.map((f) => ` ${f}`).join("")}`,
-      verify:
-        `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
-        `  curl -fsSL ${shQuote(withQuery(`${script}.sha256`, query))} | sha256sum -c - &&\n` +
-        `  sudo bash ${file}`,
+      verify: signed
+        ? `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
+          `  curl -fsSL -o ${file}.sig ${shQuote(withQuery(`${script}.sig`, query))} &&\n` +
+          `  ssh-keygen -Y verify -f allowed_signers -I kubeinit -n kubeinit -s ${file}.sig <${file} &&\n` +
+          `  sudo bash ${file}`
+        : `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
+          `  curl -fsSL ${shQuote(withQuery(`${script}.sha256`, query))} | sha256sum -c - &&\n` +
+          `  sudo bash ${file}`,
     };
   }
 
