@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.params import ACTIONS, describe
+from app.params import ACTIONS, describe, grouped
 from app.settings import ENV_PREFIX, Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -17,10 +17,13 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def options_table() -> str:
     """The README's option table."""
-    lines = ["| query / flag | value | default | meaning |", "| --- | --- | --- | --- |"]
-    for row in describe():
-        default = f"`{row['default']}`" if row["default"] else "(unset)"
-        lines.append(f"| `{row['name']}` / `{row['flag']}` | {row['placeholder']} | {default} | {row['description']} |")
+    lines = ["| option | query / flag | value | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    for group, rows in grouped(describe()):
+        lines.append(f"| **{group}** | | | | |")
+        for row in rows:
+            default = f"`{row['default']}`" if row["default"] else "(unset)"
+            lines.append(f"| {row['label']} | `{row['name']}` / `{row['flag']}` | {row['placeholder']} | {default} | "
+                         f"{row['description']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,15 @@
 """Builds the FastAPI app: wires routers, exception handlers and middleware, nothing else."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from app import __version__
+from app import __version__, signing
 from app.http import errors, metrics
 from app.http.front import Front
-from app.routes import health, scripts, web
+from app.routes import docs, health, scripts, web
 
 
 class Kubeinit(FastAPI):
@@ -17,10 +20,19 @@ class Kubeinit(FastAPI):
         return Front(super().build_middleware_stack(), scripts.SCRIPT_PATHS)
 
 
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    signing.announce()  # one line at start: whether scripts are signed
+    yield
+
+
 app = Kubeinit(
+    lifespan=lifespan,
     # No OpenTelemetry: its per-request provider lookup alone cost 7% of a cached script request.
     telemetry={"tracing": False, "metrics": False, "logs": False},
     title="kubeinit",
+    docs_url=None,  # app.routes.docs serves Swagger UI from the service, not a CDN
+    redoc_url=None,
     version=__version__,
     description="Renders `kubernetes-init`, a bash installer for a kubeadm control plane with Weave Net "
     "and optional NodeLocal DNSCache. Query parameters set the script's defaults; `bash -s` flags "
@@ -29,5 +41,6 @@ app = Kubeinit(
 app.include_router(scripts.router)
 app.include_router(health.router)
 app.include_router(web.router)
-errors.install(app)
+app.include_router(docs.router)
+errors.install(app, scripts.SCRIPT_PATHS)
 metrics.install(app)  # serves /metrics; counts what app.http.front and the renders report

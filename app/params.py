@@ -8,7 +8,6 @@ expression that both this module and the rendered bash use to validate it.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -115,8 +114,24 @@ def check(spec: Spec, raw: str) -> Any:
     return raw
 
 
-def _opt(default: Any, description: str) -> Any:
-    return Field(default, description=description)
+# The groups options are shown in, in this order, on the page, in help, the README table and /options.
+GROUPS: tuple[str, ...] = (
+    "Kubernetes",
+    "Pod network and encryption",
+    "DNS",
+    "Addresses and HA",
+    "Proxies and registries",
+    "Firewall",
+)
+
+
+def _opt(default: Any, description: str, *, group: str | None = None, label: str | None = None,
+         advanced: bool = False) -> Any:
+    """An option's field: its default, its description, and how people see it: a short human
+    ``label`` ("Encrypt pod traffic"), its ``group`` (one of GROUPS) and whether it is ``advanced``
+    (folded away on the page). tests/test_params.py names any option that lacks a group or label."""
+    return Field(default, description=description,
+                 json_schema_extra={"group": group, "label": label, "advanced": advanced})
 
 
 class Options(BaseModel):
@@ -125,31 +140,44 @@ class Options(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     encrypt_network: Annotated[bool, BOOL] = _opt(True, "Encrypt pod traffic between hosts (Weave IPSec on the fast datapath). "
-        "The password is generated on the host and kept in Secret kube-system/weave-passwd."
+        "The password is generated on the host and kept in Secret kube-system/weave-passwd.",
+        group="Pod network and encryption", label="Encrypt pod traffic",
     )
     nodelocal_dnscache: Annotated[bool, BOOL] = _opt(False, "Deploy NodeLocal DNSCache, a DNS cache on every node that avoids the conntrack "
-        "race behind 5 s DNS stalls (kubernetes/kubernetes#56903)."
+        "race behind 5 s DNS stalls (kubernetes/kubernetes#56903).",
+        group="DNS", label="NodeLocal DNS cache",
     )
-    nodelocal_address: Annotated[str, IPV4] = _opt("169.254.20.10", "Link-local address NodeLocal DNSCache listens on, on every node."
+    nodelocal_address: Annotated[str, IPV4] = _opt("169.254.20.10", "Link-local address NodeLocal DNSCache listens on, on every node.",
+        group="DNS", label="NodeLocal DNS cache address", advanced=True,
     )
     kubernetes_version: Annotated[str, VERSION] = _opt(KUBERNETES_MINORS[-1], "Kubernetes minor (newest patch) or exact patch to install: "
-        + ", ".join(KUBERNETES_MINORS) + " or e.g. " + KUBERNETES_MINORS[-1] + ".2."
+        + ", ".join(KUBERNETES_MINORS) + " or e.g. " + KUBERNETES_MINORS[-1] + ".2.",
+        group="Kubernetes", label="Kubernetes version",
     )
-    pod_cidr: Annotated[str, CIDR] = _opt("10.32.0.0/12", "Pod network: Weave's IPALLOC_RANGE and kubeadm's podSubnet."
+    pod_cidr: Annotated[str, CIDR] = _opt("10.32.0.0/12", "Pod network: Weave's IPALLOC_RANGE and kubeadm's podSubnet.",
+        group="Pod network and encryption", label="Pod network range", advanced=True,
     )
-    service_cidr: Annotated[str, CIDR] = _opt("10.96.0.0/12", "Service network; cluster DNS is its 10th address."
+    service_cidr: Annotated[str, CIDR] = _opt("10.96.0.0/12", "Service network; cluster DNS is its 10th address.",
+        group="Kubernetes", label="Service network range", advanced=True,
     )
-    cluster_domain: Annotated[str, DOMAIN] = _opt("cluster.local", "Cluster DNS domain.")
-    kube_proxy_mode: Annotated[str, Spec("choice", "MODE", _choice(("iptables", "ipvs")), ("iptables", "ipvs"))] = _opt("iptables", "kube-proxy mode: iptables or ipvs."
+    cluster_domain: Annotated[str, DOMAIN] = _opt("cluster.local", "Cluster DNS domain.",
+        group="DNS", label="Cluster domain", advanced=True,
+    )
+    kube_proxy_mode: Annotated[str, Spec("choice", "MODE", _choice(("iptables", "ipvs")), ("iptables", "ipvs"))] = _opt("iptables", "kube-proxy mode: iptables or ipvs.",
+        group="Kubernetes", label="kube-proxy mode", advanced=True,
     )
     weave_version: Annotated[str, Spec("choice", "VERSION", _choice(WEAVE_VERSIONS), WEAVE_VERSIONS)] = _opt(WEAVE_VERSIONS[0], "Weave Net release: 2.8.1 (upstream weaveworks images, the last "
-        "upstream release) or 2.9.0 (the maintained rajchaudhuri fork)."
+        "upstream release) or 2.9.0 (the maintained rajchaudhuri fork).",
+        group="Pod network and encryption", label="Weave Net version",
     )
-    weave_mtu: Annotated[int | None, Spec("int", "BYTES", r"^[1-9][0-9]{0,4}$", minimum=576, maximum=9000, optional=True)] = _opt(None, "MTU of Weave's interface; empty lets Weave choose (1376)."
+    weave_mtu: Annotated[int | None, Spec("int", "BYTES", r"^[1-9][0-9]{0,4}$", minimum=576, maximum=9000, optional=True)] = _opt(None, "MTU of Weave's interface; empty lets Weave choose (1376).",
+        group="Pod network and encryption", label="Weave Net MTU", advanced=True,
     )
-    private_address: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address."
+    private_address: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address.",
+        group="Addresses and HA", label="Advertise address",
     )
-    public_address: Annotated[str | None, Spec("host", "HOST", optional=True)] = _opt(None, "Extra IP address or DNS name added to the API server certificate, e.g. a public IP."
+    public_address: Annotated[str | None, Spec("host", "HOST", optional=True)] = _opt(None, "Extra IP address or DNS name added to the API server certificate, e.g. a public IP.",
+        group="Addresses and HA", label="Extra API server name",
     )
 
     @field_validator("*", mode="before")
@@ -190,9 +218,31 @@ def canonical_name(raw: str) -> str:
     return raw.strip().lower().replace("-", "_")
 
 
+def distance(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions): option_distance in lib/options does the same."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j - 1] + (x != y), previous[j] + 1, current[j - 1] + 1))
+        previous = current
+    return previous[-1]
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate nearest to ``word``, if it is within a third of its length (at least 1) edits;
+    the first in order on a tie. The script's option_suggest applies the same rule to flags and actions."""
+    best, best_distance = None, 0
+    for candidate in candidates:
+        d = distance(word, candidate)
+        if d <= max(1, len(candidate) // 3) and (best is None or d < best_distance):
+            best, best_distance = candidate, d
+    return best
+
+
 def suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
-    return f"unknown option (did you mean {close[0]}?)" if close else "unknown option"
+    close = closest(name, NAMES)
+    return f"unknown option (did you mean {close}?)" if close else "unknown option"
 
 
 def text(value: Any) -> str:
@@ -259,10 +309,14 @@ def describe(defaults: dict[str, str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for name, field in Options.model_fields.items():
         spec = spec_of(name)
+        shown = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         rows.append(
             {
                 "name": name,
                 "flag": flag(name),
+                "group": shown.get("group") or "Other",  # tests/test_params.py names a missing one
+                "label": shown.get("label") or name,
+                "advanced": bool(shown.get("advanced")),
                 "kind": spec.kind,
                 "placeholder": spec.placeholder,
                 "default": (defaults or {}).get(name, text(field.default)),
@@ -277,6 +331,15 @@ def describe(defaults: dict[str, str] | None = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def grouped(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``describe()`` rows as (group, rows) in GROUPS order (model order within a group), groups
+    without options left out, an unknown group last."""
+    groups: dict[str, list[dict[str, Any]]] = {group: [] for group in GROUPS}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    return [(group, members) for group, members in groups.items() if members]
 
 
 @dataclass(frozen=True)

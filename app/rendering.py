@@ -6,7 +6,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,9 @@ import jinja2
 
 from app import __version__
 from app.http.caching import sha256_hex
-from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, text
+from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, Options, canonical_query, describe, flag, grouped, text
 from app.settings import Settings, get_settings
+from app.signing import signer
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -51,6 +52,12 @@ class Rendered:
     etag: str  # its sha256
     query: str
 
+    @cached_property
+    def signature(self) -> str | None:
+        """The body's SSH signature (app.signing), computed once per rendered script; None unsigned."""
+        found = signer()
+        return found.sign(self.body) if found is not None else None
+
 
 def context(options: Options, base_url: str, settings: Settings) -> dict[str, Any]:
     # The fleet's defaults are named too: the URL gives the same script wherever, whenever it is fetched.
@@ -61,11 +68,13 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
         "query": query,
         "values": {name: getattr(options, name) for name in NAMES},
         "options": describe(),
+        "option_groups": grouped(describe()),
         "actions": ACTIONS,
         "join_flags": JOIN_FLAGS,
         "ipv4_pattern": IPV4_RE,
         "domain_pattern": DOMAIN_RE,
         "settings": settings,
+        "signed": settings.signing_key is not None,
     }
 
 

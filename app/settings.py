@@ -7,6 +7,7 @@ import ipaddress
 import os
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
@@ -122,6 +123,12 @@ class Settings(BaseSettings):
         "need it (the cgroup driver comes from the runtime, KEP-4033).",
     )
 
+    signing_key: Path | None = Field(
+        None,
+        description="Path of an unencrypted OpenSSH ed25519 private key (ssh-keygen -t ed25519 -N ''): every "
+        "script route then has a `.sig` twin (SSH signature, namespace kubeinit) and GET /kubeinit.pub serves "
+        "the public key. Unset: no signatures.",
+    )
     dns_test_image: str = Field(
         "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.3",
         pattern=IMAGE_RE,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.support.ci", "pytester"]  # ci: under CI=true a skip for a missing tool fails
 
 
 def free_port() -> int:

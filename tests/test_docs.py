@@ -8,12 +8,23 @@ from app.docs import readme_blocks
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-def test_readme_starts_with_the_run_and_test_commands():
-    commands = re.findall(r"^    (\S.*)$", README.split("\n## ", 1)[0], re.M)
-    assert commands[:2] == [
-        "python3 -m pip install -e . && python3 -m uvicorn app.main:app --host 0.0.0.0 --port 8000",
-        "scripts/test",
-    ]
+def test_readme_says_what_the_project_is_then_gives_the_two_commands():
+    intro, first_section = README.split("\n## ", 2)[:2]
+    assert "kubeinit is a web service that renders `kubernetes-init`" in intro
+    assert not re.findall(r"^    \S", intro, re.M)  # no command before the project is explained
+    commands = re.findall(r"^    (\S.*)$", first_section, re.M)
+    assert commands[:2] == ["scripts/serve", "scripts/test"]
+    for promise in ("foreground", "another\nterminal", "7 minutes on 2 cores", "/var/cache/kubeinit-tests",
+                    "PyPI", "/docs", "PEP 668", "/usr/bin/python3"):
+        assert promise.replace("\n", " ") in first_section.replace("\n", " "), promise
+
+
+def test_every_url_with_a_query_is_quoted():
+    """zsh takes an unquoted ? as a pattern: `no matches found`."""
+    for line in README.splitlines():
+        for url in re.findall(r"https?://\S+\?\S*", line):
+            at = line.index(url)
+            assert line[at - 1] in "'\"`", line
 
 
 def test_ci_runs_the_readme_test_command():

@@ -195,3 +195,29 @@ def test_describe_covers_every_field_with_a_description():
 def test_model_rejects_bad_python_values_too():
     with pytest.raises(Exception):
         Options(pod_cidr="not a cidr")
+
+
+def test_every_option_has_a_group_and_a_short_label():
+    """The page, help, README and /options group and name options by these: an option added without
+    them is named here (fill them in with _opt(..., group=..., label=...))."""
+    from app.params import GROUPS, Options
+
+    missing = []
+    for name, field in Options.model_fields.items():
+        shown = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if shown.get("group") not in GROUPS:
+            missing.append(f"{name}: group {shown.get('group')!r} is not one of {', '.join(GROUPS)}")
+        label = shown.get("label") or ""
+        if not label or len(label) > 30 or label == name:
+            missing.append(f"{name}: needs a short human label (30 characters at most), got {label!r}")
+    assert not missing, "\n".join(missing)
+
+
+def test_options_are_grouped_in_the_order_of_groups_and_of_the_model():
+    from app.params import GROUPS, NAMES, describe, grouped
+
+    groups = grouped(describe())
+    assert [g for g, _ in groups] == [g for g in GROUPS if g in {r["group"] for r in describe()}]
+    for _, rows in groups:
+        names = [r["name"] for r in rows]
+        assert names == sorted(names, key=NAMES.index)

@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 from app.params import DEFAULTS
 from app.rendering import ENVIRONMENT, context
 from app.settings import get_settings
+from app.signing import signer
 
 router = APIRouter(tags=["health"])
 
@@ -22,6 +23,7 @@ def healthz() -> str:
 def _ready() -> None:
     """Settings load and the installer renders: the templates sit beside the app, the environment is valid."""
     settings = get_settings()
+    signer()  # a configured signing key that cannot be read or is not ed25519: not ready
     ENVIRONMENT.get_template("scripts/kubernetes-init.sh.j2").render(context(DEFAULTS, "http://readyz.invalid", settings))
 
 

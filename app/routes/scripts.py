@@ -13,10 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from app.http.caching import cached_response
-from app.http.errors import SCRIPT_MEDIA_TYPE
+from app.http.errors import SCRIPT_MEDIA_TYPE, problem_response
 from app.params import DOMAIN_RE, FALSE_WORDS, IPV4_RE, TRUE_WORDS, Options, describe, parse_pairs
 from app.rendering import render
 from app.settings import get_settings
+from app.signing import signer
 from app.http.urls import base_url
 
 router = APIRouter(tags=["scripts"])
@@ -126,6 +127,21 @@ CHECKSUM_DOC: dict[str, Any] = {
 }
 
 
+SIGNATURE_MEDIA_TYPE = "text/plain"
+NO_KEY = "this service signs no scripts (no KUBEINIT_SIGNING_KEY is configured): verify with the .sha256 checksum"
+SIGNATURE_DOC: dict[str, Any] = {
+    **SCRIPT_DOC,
+    "responses": {
+        **SCRIPT_DOC["responses"],
+        200: {"content": {"text/plain": {}}, "description": "The armoured SSH signature of exactly the bytes the "
+              "script route serves for the same query: `ssh-keygen -Y verify -f allowed_signers -I kubeinit "
+              "-n kubeinit -s NAME.sh.sig < NAME.sh`."},
+        404: {"content": {SCRIPT_MEDIA_TYPE: {}, "application/json": {}},
+              "description": "No signing key is configured: an error script saying so."},
+    },
+}
+
+
 def script_response(template: str, request: Request, options: Options) -> Response:
     """The rendered script, or on a ``.sha256`` route its checksum line; both content-addressed.
 
@@ -137,6 +153,11 @@ def script_response(template: str, request: Request, options: Options) -> Respon
     headers = {QUERY_HEADER: rendered.query}
     if not settings.public_url:  # the base URL in the body came from these (trusted proxies only)
         headers["Vary"] = "X-Forwarded-Host, X-Forwarded-Proto"
+    if getattr(request.state, "signature", False):
+        if rendered.signature is None:
+            return problem_response(request, [(request.url.path, NO_KEY)], status=404)
+        return cached_response(request, rendered.signature, SIGNATURE_MEDIA_TYPE, settings.cache_control,
+                               headers=headers)
     checksum_name = getattr(request.state, "checksum_name", None)
     if checksum_name:
         line = f"{rendered.etag}  {checksum_name}\n"
@@ -154,6 +175,11 @@ def checksum_of(path: str) -> Callable[[Request], None]:
         request.state.checksum_name = name
 
     return mark
+
+
+def signature_of(request: Request) -> None:
+    """A dependency telling ``script_response`` to answer with the script's SSH signature."""
+    request.state.signature = True
 
 
 SCRIPT_PATHS: set[str] = set()  # every script path, for the response cache in front of routing
@@ -181,6 +207,22 @@ def add_script_route(path: str, summary: str) -> None:
                          summary=f"sha256 of {name}.sh, for sha256sum -c", **CHECKSUM_DOC)
     router.add_api_route(path + ".sha256", endpoint, methods=["HEAD"], dependencies=checksum,
                          include_in_schema=False, **CHECKSUM_DOC)
+    signature = [Depends(signature_of)]
+    router.add_api_route(path + ".sig", endpoint, methods=["GET"], dependencies=signature,
+                         summary=f"SSH signature of {name}.sh (namespace kubeinit), for ssh-keygen -Y verify",
+                         **SIGNATURE_DOC)
+    router.add_api_route(path + ".sig", endpoint, methods=["HEAD"], dependencies=signature,
+                         include_in_schema=False, **SIGNATURE_DOC)
+
+
+@router.get("/kubeinit.pub", response_class=PlainTextResponse,
+            summary="The public key scripts are signed with, as an allowed_signers file for ssh-keygen -Y verify",
+            responses={404: {"description": "No signing key is configured."}})
+def public_key(request: Request) -> Response:
+    found = signer()
+    if found is None:
+        return problem_response(request, [("/kubeinit.pub", NO_KEY)], status=404)
+    return cached_response(request, found.allowed_signers(), "text/plain", get_settings().cache_control)
 
 
 add_script_route("/kubernetes-init", "The control-plane installer: curl -sSL URL | sudo bash")

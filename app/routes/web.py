@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app import __version__
 from app.http.caching import cached_response, sha256_hex
-from app.params import ACTIONS, NAMES, canonical_name, describe, parse_bool
+from app.params import ACTIONS, NAMES, canonical_name, describe, grouped, parse_bool
 from app.rendering import TEMPLATES
 from app.routes.scripts import QUERY_HEADER, SCRIPTS
 from app.settings import get_settings
@@ -106,7 +106,8 @@ def fields(query: str) -> list[dict[str, Any]]:
     for row in option_rows():
         default = row["default"]
         value = given.get(row["name"], default == "1" if row["kind"] == "bool" else default)
-        rows.append({**row, "control": _control(row), "value": value})
+        changed = row["name"] in given  # an advanced option the page's query sets is shown unfolded
+        rows.append({**row, "control": _control(row), "value": value, "changed": changed})
     return rows
 
 
@@ -116,10 +117,11 @@ def page(request: Request) -> Response:
         version=__version__,
         base_url=base_url(request, get_settings()),
         script=CONFIGURED,
-        fields=fields(request.url.query),
+        groups=grouped(fields(request.url.query)),
         actions=ACTIONS,
         scripts=[s for s in SCRIPTS if s.path != CONFIGURED],
         query_header=QUERY_HEADER,
+        signed=get_settings().signing_key is not None,
         assets={name: asset.digest[:16] for name, asset in ASSETS.items()},
     )
     return HTMLResponse(body, headers=PAGE_HEADERS)
@@ -141,20 +143,26 @@ def static(name: str, request: Request) -> Response:
 def options_document() -> dict[str, Any]:
     return {
         "version": __version__,
+        "groups": [group for group, _ in grouped(describe())],
         "options": option_rows(),
         "actions": [{"name": a.name, "description": a.description, "switch": a.switch} for a in ACTIONS],
         "scripts": [{"path": s.path, "summary": s.summary} for s in SCRIPTS],
+        "signed": get_settings().signing_key is not None,
     }
 
 
 @router.get(
     "/options",
     summary="The option model as JSON",
-    description="Every option with its name, `flag` spelling, JSON `type`, `kind`, `default` (as written "
-    "in a query: 1/0 for booleans, empty for unset), allowed `choices`, the POSIX ERE `pattern` the "
-    "service and the script both check, `minimum`/`maximum`, whether it is `optional`, whether only "
-    "the `choices` are allowed (`closed`), and its "
-    "`description`; the script's actions; the script routes.",
+    description="`version`: the service's. `groups`: the option groups in display order. `options`: every option with its `name` "
+    "(query spelling), `flag` spelling, short human `label`, `group`, whether it is `advanced` (folded "
+    "on the page), JSON `type` of its value, `kind` (bool, ipv4, cidr, domain, choice, int, host), "
+    "`placeholder` (the value's name in help, e.g. CIDR), `default` (as written in a query: 1/0 for "
+    "booleans, empty for unset), allowed `choices`, the POSIX ERE `pattern` the service and the script "
+    "both check, `minimum`/`maximum`, whether it is `optional`, whether only the `choices` are allowed "
+    "(`closed`), and its `description`. `actions`: the words the script takes besides options "
+    "(`switch`: modifies a run rather than choosing what runs). `scripts`: the script routes (`path`, `summary`). "
+    "`signed`: whether scripts have `.sig` signatures (GET /kubeinit.pub).",
     responses={200: {"content": {"application/json": {}}}},
 )
 def options(request: Request) -> Response:

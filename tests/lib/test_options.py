@@ -66,3 +66,52 @@ def test_bash_and_python_agree(sandbox: Sandbox, pairs: list[tuple[str, str]]) -
     event("accepted")
     assert run.returncode == 0, f"bash rejected what Python accepts:\n{run.stderr}"
     assert settings_line(options) in run.stderr.splitlines()
+
+
+HELP_POINTER = "kubeinit: list the options and actions with: curl -sSL 'http://kubeinit.test:8000/kubernetes-init' | bash -s help"
+
+
+@pytest.mark.parametrize(("typed", "first"), [
+    ("encrypt-netwrk=0", "kubeinit: encrypt-netwrk: unknown option (did you mean encrypt-network?)"),
+    ("encrypt_netwrk=0", "kubeinit: encrypt_netwrk: unknown option (did you mean encrypt-network?)"),
+    ("--pod-cdir=10.0.0.0/16", "kubeinit: pod-cdir: unknown option (did you mean pod-cidr?)"),
+    ("dryrun", "kubeinit: dryrun: unknown option (did you mean dry-run?)"),
+    ("trubleshoot", "kubeinit: trubleshoot: unknown option (did you mean troubleshoot?)"),
+    ("zzzz", "kubeinit: zzzz: unknown option"),
+    ("dry-run=1", "kubeinit: dry-run: takes no value"),
+])
+def test_a_wrong_word_gets_one_line_a_suggestion_and_a_pointer_to_help(sandbox: Sandbox, typed: str, first: str) -> None:
+    run = sandbox.run(SCRIPT, typed)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [first, HELP_POINTER]
+
+
+@pytest.mark.parametrize("typed", ["nodelocal_dns_cache", "encrypt_networks", "pod-cdir", "kube_proxy", "zzzz", "weave_mtuu"])
+def test_the_script_suggests_what_the_query_suggests(sandbox: Sandbox, typed: str) -> None:
+    """The same rule on both sides (app.params.closest and option_suggest), each in its own spelling."""
+    with pytest.raises(OptionError) as caught:
+        parse_pairs([(typed, "1")])
+    [(_, reason)] = caught.value.problems
+    run = sandbox.run(SCRIPT, f"{typed}=1")
+    assert run.stderr.splitlines()[0] == f"kubeinit: {typed}: {reason.replace('_', '-')}"
+
+
+def test_a_control_character_in_an_unknown_name_is_shown_quoted(sandbox: Sandbox) -> None:
+    run = sandbox.run(SCRIPT, "a\x1b[31mb=1")
+    assert run.returncode == 1
+    assert "\x1b" not in run.stderr
+    assert run.stderr.splitlines()[0] == "kubeinit: $'a\\E[31mb': unknown option"
+
+
+def test_help_sizes_the_action_column_to_the_longest_name_and_groups_the_options(sandbox: Sandbox) -> None:
+    from app.params import ACTIONS, GROUPS, describe
+
+    out = sandbox.run(SCRIPT, "help").stdout.splitlines()
+    width = max(len(a.name) for a in ACTIONS) + 2
+    for action in ACTIONS:
+        line = next(line for line in out if line.startswith(f"  {action.name} "))
+        assert line[2 + width:].startswith(action.description[:20]), line  # the description starts in one column
+    headings = [line.strip() for line in out if line.strip() in GROUPS]
+    assert headings == [g for g in GROUPS if any(r["group"] == g for r in describe())]
+    for row in describe():
+        assert any(line.startswith(f"  {row['flag']}={row['placeholder']}  {row['label']} (now: ") for line in out), row["name"]

@@ -96,8 +96,20 @@ def test_openapi_lists_every_option_with_its_meaning_and_default():
     assert parameters["kube_proxy_mode"]["schema"]["enum"] == ["iptables", "ipvs"]
 
 
-def test_docs_page_is_served():
-    assert client.get("/docs").status_code == 200
+def test_a_mistyped_script_path_piped_into_bash_says_which_script_was_meant():
+    response = client.get("/kubernetes-inti")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/x-shellscript")
+    result = subprocess.run(["bash"], input=response.text, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == "kubeinit: /kubernetes-inti: no such script (did you mean /kubernetes-init?)"
+    far = subprocess.run(["bash"], input=client.get("/zzz").text, capture_output=True, text=True, check=False)
+    assert far.returncode == 1 and far.stderr.splitlines()[0] == "kubeinit: /zzz: no such script"
+
+
+def test_a_mistyped_script_path_answers_json_to_json_clients():
+    response = client.get("/kubernetes-inti", headers={"Accept": "application/json"})
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
 
 
 def test_healthz():

@@ -166,3 +166,19 @@ def test_head_of_the_page_answers_like_get_without_a_body():
     get, head = client.get("/"), client.head("/")
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_options_json_groups_and_labels_like_the_page_and_documents_every_key():
+    from fastapi.testclient import TestClient
+
+    from app.main import app
+    from app.params import grouped, describe
+
+    client = TestClient(app)
+    document = client.get("/options").json()
+    assert document["groups"] == [g for g, _ in grouped(describe())]
+    assert {row["group"] for row in document["options"]} == set(document["groups"])
+    assert all(row["label"] and isinstance(row["advanced"], bool) for row in document["options"])
+    described = client.get("/openapi.json").json()["paths"]["/options"]["get"]["description"]
+    for key in [*document, *document["options"][0], *document["actions"][0], *document["scripts"][0]]:
+        assert f"`{key}`" in described, key

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from app.params import canonical_query, parse_pairs
+from app.params import canonical_query, describe, grouped, parse_pairs
 from tests.support import Stubs, run_bash
 
 pytestmark = pytest.mark.browser
@@ -63,6 +63,18 @@ def page(browser: Browser, live_server: str) -> Iterator[Page]:
     page.context.close()
 
 
+LABELS = {row["name"]: row["label"] for row in describe()}
+
+
+def option(page: Page, name: str):
+    """An option's control, found by its human label as a user finds it; an advanced option's fold is
+    opened first, as a user would."""
+    control = page.get_by_label(LABELS[name], exact=True)
+    if not control.is_visible():
+        page.locator(f"details:has(#opt-{name}) > summary").click()
+    return control
+
+
 def command(page: Page, which: str = "pipe") -> str:
     return page.locator(f"#cmd-{which}").text_content() or ""
 
@@ -86,14 +98,14 @@ def test_each_kind_of_option_updates_the_command(page: Page, live_server: str):
     pipe = page.locator("#cmd-pipe")
     expect(pipe).to_have_text(expected_pipe(live_server))
 
-    page.get_by_label("nodelocal_dnscache").check()  # bool, off by default
+    option(page, "nodelocal_dnscache").check()  # bool, off by default
     expect(pipe).to_have_text(expected_pipe(live_server, nodelocal_dnscache="1"))
-    page.get_by_label("encrypt_network").uncheck()  # bool, on by default: goes first, in model order
+    option(page, "encrypt_network").uncheck()  # bool, on by default: goes first, in model order
     expect(pipe).to_have_text(expected_pipe(live_server, encrypt_network="0", nodelocal_dnscache="1"))
 
-    page.get_by_label("kube_proxy_mode").select_option("ipvs")  # strict choice
-    page.get_by_label("kubernetes_version").fill("1.36.4")  # open choice, typed
-    page.get_by_label("pod_cidr").fill("10.40.0.0/16")  # text: CIDR
+    option(page, "kube_proxy_mode").select_option("ipvs")  # strict choice
+    option(page, "kubernetes_version").fill("1.36.4")  # open choice, typed
+    option(page, "pod_cidr").fill("10.40.0.0/16")  # text: CIDR
     chosen = {"encrypt_network": "0", "nodelocal_dnscache": "1", "kube_proxy_mode": "ipvs",
               "kubernetes_version": "1.36.4", "pod_cidr": "10.40.0.0/16"}
     expect(pipe).to_have_text(expected_pipe(live_server, **chosen))
@@ -109,26 +121,26 @@ def test_each_kind_of_option_updates_the_command(page: Page, live_server: str):
     )
     assert page.url == f"{live_server}/?{query}"  # the page's own URL keeps the choice (bookmarkable)
 
-    page.get_by_label("pod_cidr").fill("10.32.0.0/12")  # back to its default: out of the query
+    option(page, "pod_cidr").fill("10.32.0.0/12")  # back to its default: out of the query
     del chosen["pod_cidr"]
     expect(pipe).to_have_text(expected_pipe(live_server, **chosen))
     page.get_by_role("button", name="Reset to defaults").click()
     expect(pipe).to_have_text(expected_pipe(live_server))
-    expect(page.get_by_label("nodelocal_dnscache")).not_to_be_checked()
+    expect(option(page, "nodelocal_dnscache")).not_to_be_checked()
 
 
 def test_reloading_the_page_keeps_the_options(browser: Browser, live_server: str):
     page = open_page(browser, f"{live_server}/?weave-version=2.9.0&nodelocal_dnscache=yes")
     expect(page.locator("#cmd-pipe")).to_have_text(expected_pipe(live_server, nodelocal_dnscache="1", weave_version="2.9.0"))
-    expect(page.get_by_label("weave_version")).to_have_value("2.9.0")
+    expect(option(page, "weave_version")).to_have_value("2.9.0")
     assert page.problems == []  # type: ignore[attr-defined]
     page.context.close()
 
 
 def test_the_commands_fetch_exactly_the_previewed_script(page: Page, live_server: str, tmp_path: Path):
-    page.get_by_label("nodelocal_dnscache").check()
-    page.get_by_label("service_cidr").fill("10.100.0.0/16")
-    page.get_by_label("weave_mtu").fill("1400")
+    option(page, "nodelocal_dnscache").check()
+    option(page, "service_cidr").fill("10.100.0.0/16")
+    option(page, "weave_mtu").fill("1400")
     expect(page.locator("#cmd-pipe")).to_contain_text("weave_mtu=1400")
     expect(page.locator("#preview")).to_contain_text("WEAVE_MTU=1400")
     preview = page.locator("#preview").text_content()
@@ -166,7 +178,7 @@ def test_the_commands_fetch_exactly_the_previewed_script(page: Page, live_server
 
 
 def test_copy_buttons_put_each_command_on_the_clipboard(page: Page):
-    page.get_by_label("encrypt_network").uncheck()
+    option(page, "encrypt_network").uncheck()
     expect(page.locator("#cmd-pipe")).to_contain_text("encrypt_network=0")
     for which in ("pipe", "flags", "verify"):
         button = page.locator(f"button[data-copy=cmd-{which}]")
@@ -202,7 +214,7 @@ def test_invalid_input_shows_the_api_message(page: Page, live_server: str):
         assert status == 400
         return {d["option"]: d["message"] for d in json.loads(body)["detail"]}
 
-    field = page.get_by_label("pod_cidr")
+    field = option(page, "pod_cidr")
     for bad in ("10.32.0.1/12", "10.32.0.0/33", "banana"):
         field.fill(bad)
         message = api_messages(f"pod_cidr={bad}")["pod_cidr"]
@@ -213,15 +225,15 @@ def test_invalid_input_shows_the_api_message(page: Page, live_server: str):
 
     # A rule across fields: the message comes from the API too, on the field it names.
     field.fill("10.32.0.0/12")
-    page.get_by_label("service_cidr").fill("10.32.0.0/16")
+    option(page, "service_cidr").fill("10.32.0.0/16")
     message = api_messages("service_cidr=10.32.0.0/16")["service_cidr"]
     expect(page.locator("#err-service_cidr")).to_have_text(message)
     expect(page.locator("#err-pod_cidr")).to_have_text("")
 
-    page.get_by_label("service_cidr").fill("10.96.0.0/12")
+    option(page, "service_cidr").fill("10.96.0.0/12")
     expect(page.locator("#problems")).to_be_hidden()
     expect(page.locator("button[data-copy=cmd-pipe]")).to_be_enabled()
-    expect(page.get_by_label("service_cidr")).not_to_have_attribute("aria-invalid", "true")
+    expect(option(page, "service_cidr")).not_to_have_attribute("aria-invalid", "true")
 
 
 def test_keyboard_focus_is_visible(page: Page):
@@ -230,8 +242,12 @@ def test_keyboard_focus_is_visible(page: Page):
     expect(skip).to_be_focused()
     assert skip.bounding_box()["x"] >= 0  # shown while focused
     page.keyboard.press("Tab")
-    checkbox = page.get_by_label("encrypt_network")
-    expect(checkbox).to_be_focused()
+    first = option(page, describe_first())
+    expect(first).to_be_focused()
+    assert first.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    checkbox = option(page, "encrypt_network")
+    while not checkbox.evaluate("e => e === document.activeElement"):
+        page.keyboard.press("Tab")
     assert checkbox.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
     page.keyboard.press("Space")
     expect(page.locator("#cmd-pipe")).to_contain_text("encrypt_network=0")
@@ -248,7 +264,7 @@ def test_screenshots_for_review(browser: Browser, live_server: str, name: str,
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"web-{name}.png")
     page.screenshot(path=ARTIFACTS / f"web-{name}-full.png", full_page=True)
-    page.get_by_label("service_cidr").fill("10.40.0.0/20")
+    option(page, "service_cidr").fill("10.40.0.0/20")
     expect(page.locator("#err-service_cidr")).not_to_be_empty()
     page.locator("#options-title").scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / f"web-{name}-error.png")
@@ -256,3 +272,87 @@ def test_screenshots_for_review(browser: Browser, live_server: str, name: str,
         assert (ARTIFACTS / f"web-{name}{suffix}.png").stat().st_size > 10_000
     assert page.problems == []  # type: ignore[attr-defined]
     page.context.close()
+
+
+def describe_first() -> str:
+    """The option the page shows first: the first of the first group that is not folded away."""
+    return next(r["name"] for _, rows in grouped(describe()) for r in rows if not r["advanced"])
+
+
+def test_options_are_grouped_labelled_and_named(page: Page):
+    groups = grouped(describe())
+    assert page.locator("fieldset.group > legend").all_text_contents() == [g for g, _ in groups]
+    for group, rows in groups:
+        fieldset = page.locator(f"fieldset.group:has(> legend:text-is('{group}'))")
+        for row in rows:
+            control = fieldset.get_by_label(row["label"], exact=True)  # the accessible name is the label
+            expect(control).to_have_id(f"opt-{row['name']}")
+            if row["advanced"]:
+                expect(control).to_be_hidden()  # folded until opened
+            else:
+                expect(control).to_be_visible()
+        if any(row["advanced"] for row in rows):
+            fieldset.locator("details > summary").click()
+        for row in rows:
+            expect(fieldset.get_by_label(row["label"], exact=True)).to_be_visible()
+            names = fieldset.locator(f".field[data-option={row['name']}] .names")
+            expect(names).to_have_text(f"query {row['name']} · flag {row['flag']}")
+
+
+def test_copy_buttons_say_what_they_copy(page: Page):
+    for which, title in (("pipe", "Run it"), ("flags", "Or pass the options as flags"),
+                         ("verify", "Or download, verify, then run")):
+        button = page.get_by_role("button", name=f"Copy the command: {title}", exact=True)
+        assert button.get_attribute("data-copy") == f"cmd-{which}"
+
+
+def test_the_preview_size_and_sha256_show_without_scrolling_at_1440x900(browser: Browser, live_server: str):
+    page = open_page(browser, f"{live_server}/?nodelocal_dnscache=1", DESKTOP)
+    panel = page.locator("#commands").bounding_box()
+    for part in ("#preview-size", "#preview-sha256"):
+        expect(page.locator(part)).not_to_be_empty()
+        box = page.locator(part).bounding_box()
+        assert box["y"] + box["height"] <= min(panel["y"] + panel["height"], DESKTOP["height"]), part
+    assert page.locator("#commands").evaluate("e => e.scrollTop") == 0
+    page.context.close()
+
+
+def test_docs_render_the_api_from_the_service_alone(browser: Browser, live_server: str):
+    """Swagger UI draws the operations with no request outside the service and no CSP violation
+    (open_page counts console errors, which is where Chromium reports those)."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    problems: list[str] = []
+    origin = live_server.split("/", 3)[:3]
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("request", lambda r: r.url.split("/", 3)[:3] != origin and problems.append(f"outside: {r.url}"))
+    page.goto(f"{live_server}/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/kubernetes-init").first).to_be_visible(timeout=15000)
+    expect(page.locator(".opblock-summary-path", has_text="/options")).to_be_visible()
+    assert problems == []
+    context.close()
+
+
+def test_with_signing_on_the_verify_command_checks_the_signature(browser: Browser, tmp_path: Path):
+    from tests.conftest import start_uvicorn
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], check=True)
+    proc, url = start_uvicorn({"KUBEINIT_SIGNING_KEY": str(tmp_path / "key")})
+    try:
+        page = open_page(browser, f"{url}/?nodelocal_dnscache=1")
+        verify = command(page, "verify")
+        assert "ssh-keygen -Y verify -f allowed_signers -I kubeinit -n kubeinit -s kubernetes-init.sh.sig" in verify
+        assert f"'{url}/kubernetes-init.sig?nodelocal_dnscache=1'" in verify
+        (tmp_path / "allowed_signers").write_bytes(fetch(f"{url}/kubeinit.pub")[1])
+        stubs = Stubs(tmp_path / "stubs", ["sudo"])
+        ran = subprocess.run(["bash", "-euc", verify], cwd=tmp_path, env={**stubs.env(), "HOME": str(tmp_path)},
+                             capture_output=True, text=True, timeout=30, check=False)
+        assert ran.returncode == 0, ran.stderr
+        assert stubs.calls() == [["sudo", "bash", "kubernetes-init.sh"]]
+        assert (tmp_path / "kubernetes-init.sh").read_text() == page.locator("#preview").text_content()
+        assert page.problems == []  # type: ignore[attr-defined]
+        page.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

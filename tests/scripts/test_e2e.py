@@ -15,7 +15,7 @@ def test_help_through_curl(live_server):
     result = curl_pipe_bash(f"{live_server}/kubernetes-init?nodelocal_dnscache=1", "help")
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
-    assert "nodelocal-dnscache=BOOL  (now: 1)" in result.stdout
+    assert "nodelocal-dnscache=BOOL  NodeLocal DNS cache (now: 1)" in result.stdout
 
 
 def test_dry_run_with_a_flag_through_curl(live_server):

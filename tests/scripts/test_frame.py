@@ -70,7 +70,7 @@ def test_help_needs_no_root_and_lists_every_option_with_its_baked_in_value():
     assert result.returncode == 0, result.stderr
     for row in describe():
         assert f"{row['flag']}={row['placeholder']}" in result.stdout
-    assert "encrypt-network=BOOL  (now: 0)" in result.stdout
+    assert "encrypt-network=BOOL  Encrypt pod traffic (now: 0)" in result.stdout
     assert "dry-run" in result.stdout
 
 
@@ -89,12 +89,13 @@ def test_a_non_root_run_stops_with_a_clear_message():
     assert "run as root" in result.stderr and "sudo bash" in result.stderr
 
 
-def test_an_unknown_flag_prints_usage_and_exits_1():
+def test_an_unknown_flag_says_what_was_meant_and_where_help_is_and_exits_1():
     result = run_bash(render_script(), "encrypt-networks=0", as_nobody=True)
     assert result.returncode == 1
-    assert "unknown option: encrypt-networks=0" in result.stderr
-    assert "Usage:" in result.stderr
-    assert "[INFO]" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "kubeinit: encrypt-networks: unknown option (did you mean encrypt-network?)",
+        "kubeinit: list the options and actions with: curl -sSL 'http://kubeinit.test:8000/kubernetes-init' | bash -s help",
+    ]
 
 
 def test_a_flag_given_twice_with_different_values_is_an_error():
@@ -162,7 +163,7 @@ def test_the_scripts_parser_agrees_with_the_service(script_file, name, value):
         assert f"kubeinit: {flag(culprit)}: " in result.stderr
     else:
         assert result.returncode == 0, result.stderr
-        shown = re.search(rf"^  {re.escape(name)}=\S+  \(now: (.*)\)$", result.stdout, re.M).group(1)
+        shown = re.search(rf"^  {re.escape(name)}=\S+  [^(]+ \(now: (.*)\)$", result.stdout, re.M).group(1)
         assert shown == (expected or "unset")
 
 
@@ -171,8 +172,8 @@ def test_flags_in_both_spellings_override_baked_in_defaults(script_file):
         ["bash", str(script_file), "help", "NODELOCAL_DNSCACHE", "--kube-proxy-mode=ipvs"],
         capture_output=True, text=True, check=False,
     )
-    assert "nodelocal-dnscache=BOOL  (now: 1)" in result.stdout
-    assert "kube-proxy-mode=MODE  (now: ipvs)" in result.stdout
+    assert "nodelocal-dnscache=BOOL  NodeLocal DNS cache (now: 1)" in result.stdout
+    assert "kube-proxy-mode=MODE  kube-proxy mode (now: ipvs)" in result.stdout
 
 
 def test_logs_are_coloured_on_a_terminal_only_without_no_color(script_file, tmp_path):

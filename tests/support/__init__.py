@@ -92,7 +92,8 @@ def reload_settings() -> None:
     from app.main import app
     from app.routes import health, scripts
     from app.settings import get_settings
+    from app.signing import signer
 
-    for cached in (get_settings, rendering._cached, scripts._cached_parse_query, health._ready):
+    for cached in (get_settings, rendering._cached, scripts._cached_parse_query, health._ready, signer):
         cached.cache_clear()
     app.middleware_stack = None

@@ -11,6 +11,7 @@
   const script = main.dataset.script;
   const file = script.slice(script.lastIndexOf("/") + 1) + ".sh";
   const queryHeader = main.dataset.queryHeader;
+  const signed = main.dataset.signed === "1";  // the service signs its scripts: verify the signature first
   const controls = Array.from(form.querySelectorAll("[data-default]"));
   const copyButtons = Array.from(document.querySelectorAll("button.copy"));
   const problems = byId("problems");
@@ -32,10 +33,14 @@
     return {
       pipe: `curl -sSL ${shQuote(url)} | sudo bash`,
       flags: `curl -sSL ${shQuote(base + script)} | sudo bash -s${flags.map((f) => ` ${f}`).join("")}`,
-      verify:
-        `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
-        `  curl -fsSL ${shQuote(withQuery(`${script}.sha256`, query))} | sha256sum -c - &&\n` +
-        `  sudo bash ${file}`,
+      verify: signed
+        ? `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
+          `  curl -fsSL -o ${file}.sig ${shQuote(withQuery(`${script}.sig`, query))} &&\n` +
+          `  ssh-keygen -Y verify -f allowed_signers -I kubeinit -n kubeinit -s ${file}.sig <${file} &&\n` +
+          `  sudo bash ${file}`
+        : `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
+          `  curl -fsSL ${shQuote(withQuery(`${script}.sha256`, query))} | sha256sum -c - &&\n` +
+          `  sudo bash ${file}`,
     };
   }
 
@@ -82,6 +87,8 @@
       if (error) {  // an option of the form: mark it, and link to it from the summary
         error.textContent = message;
         error.closest(".field").classList.add("invalid");
+        const folded = error.closest("details");
+        if (folded) folded.open = true;  // an advanced option: unfold it to show what is wrong
         byId(`opt-${option}`).setAttribute("aria-invalid", "true");
         const link = document.createElement("a");
         link.href = `#opt-${option}`;
@@ -165,13 +172,13 @@
 
   async function copy(button) {
     const code = byId(button.dataset.copy);
-    const label = button.getAttribute("aria-describedby");
+    const title = button.closest(".command").querySelector("h3").textContent;
     try {
       if (navigator.clipboard) await navigator.clipboard.writeText(code.textContent);
       else copyByCommand(code.textContent);
       button.focus();
       button.textContent = "Copied";
-      status.textContent = `Copied: ${byId(label).textContent}.`;
+      status.textContent = `Copied: ${title}.`;
       setTimeout(() => { button.textContent = "Copy"; }, 2000);
     } catch {
       getSelection().selectAllChildren(code);
