@@ -142,7 +142,8 @@ def options_document() -> dict[str, Any]:
     return {
         "version": __version__,
         "options": option_rows(),
-        "actions": [{"name": a.name, "description": a.description, "switch": a.switch} for a in ACTIONS],
+        "actions": [{"name": a.name, "description": a.description, "switch": a.switch, "value": a.placeholder}
+                    for a in ACTIONS],
         "scripts": [{"path": s.path, "summary": s.summary} for s in SCRIPTS],
     }
 
