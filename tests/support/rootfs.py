@@ -41,6 +41,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -465,6 +466,14 @@ class Machine:
                    *(f"{k}={v}" for k, v in variables.items()), "bash", "-s", *args]
         proc = subprocess.run(command, input=script, capture_output=True, text=True, timeout=timeout, check=False)
         return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def behave(self, name: str, snippet: str | None = None) -> None:
+        """Give one stub another behaviour from the next run on (None: its DEFAULT_BEHAVIOUR again),
+        e.g. a failure that a later run no longer meets. The call log is kept."""
+        from tests.support import STUB
+
+        stub = STUB % {"log": shlex.quote(f"{STUB_DIR}/calls.log")}
+        (self.stubs.dir / name).write_text(stub + (DEFAULT_BEHAVIOUR[name] if snippet is None else snippet) + "\n")
 
     def calls(self) -> list[list[str]]:
         return self.stubs.calls()
