@@ -178,6 +178,10 @@ self=$(uname -n | tr 'A-Z' 'a-z')
 KUBEADM = _SH_COMMON + f"""kv=$(pv kubeadm); kv=v${{kv%%-*}}
 cfg=; prev=; for a in "$@"; do [ "$prev" = --config ] && cfg=$a; prev=$a; done
 case "$1 $2" in
+  "init phase")
+    echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
+    echo "[upload-certs] Using certificate key:"
+    echo {UPLOADED_KEY} ;;
   "init "*|"init")
     [ -n "$cfg" ] || {{ echo "kubeadm init: this stub expects --config" >&2; exit 1; }}
     mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
@@ -228,10 +232,6 @@ case "$1 $2" in
     echo "certificate for serving the Kubernetes API renewed"
     echo
     echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates." ;;
-  "init phase")
-    echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
-    echo "[upload-certs] Using certificate key:"
-    echo {UPLOADED_KEY} ;;
   "upgrade plan")
     echo "[upgrade/config] Reading configuration from the \\"kubeadm-config\\" ConfigMap in namespace \\"kube-system\\"..."
     echo "[upgrade] Running cluster health checks"
