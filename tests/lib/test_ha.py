@@ -108,3 +108,16 @@ def test_a_rerun_prints_a_fresh_certificate_key_from_upload_certs(tmp_path: Path
     assert "kubeadm init phase upload-certs --upload-certs" in host.commands()
     assert f"control-plane certificate-key={UPLOADED_KEY}" in again.stdout
     assert "The certificate key expires in 2 hours" in again.stdout
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_rerun_after_an_init_interrupted_before_the_switch_gives_kube_vip_admin_conf(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path, ha_vip="10.0.0.5")
+    manifest = "/etc/kubernetes/manifests/kube-vip.yaml"
+    host.write(manifest, host.read(manifest).replace("/etc/kubernetes/admin.conf\n        type",
+                                                      "/etc/kubernetes/super-admin.conf\n        type"))
+    host.path("/etc/kubeinit/initialised").unlink()  # the run stopped right after kubeadm init
+    again = host.run(render_script(kubernetes_version="1.36", ha_vip="10.0.0.5"))
+    assert again.returncode == 0, again.stderr
+    assert yaml.safe_load(host.read(manifest))["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"

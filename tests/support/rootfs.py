@@ -31,6 +31,11 @@ sysctl values, SELinux mode under ``/var/lib/kubeinit-stubs/``; loaded modules a
 ``/sys/module/NAME``); ``behaviour={name: snippet}`` replaces one. The stubbed package managers
 install containerd ``$CONTAINERD_VERSION`` (1.x or 2.x: ``containerd config default`` follows)
 and the newest patch (.3) of the kubernetes repository's minor, or the exact version asked for.
+kubeadm and kubectl share a stubbed cluster under ``CLUSTER`` (see there): ``kubeadm init`` writes
+admin.conf and the static pod manifests first, as the real one does, and fails on a trigger file
+after writing them; kubectl's reads answer in kubectl's formats (custom-columns, -o name,
+jsonpath) and errors (NotFound, connection refused) from that state, and ``machine.behave(name,
+snippet)`` gives one stub another behaviour between runs (an outage that a re-run no longer meets).
 
 A script piped to bash shares its stdin with the commands it runs: like the installers (whose
 last line is ``{ main "$@"; }``), a test script must be read whole before a stub reads stdin.
