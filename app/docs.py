@@ -29,7 +29,7 @@ def options_table() -> str:
 
 def actions_list() -> str:
     """The README's list of actions."""
-    return "".join(f"- `{a.name}`: {a.description}\n" for a in ACTIONS)
+    return "".join(f"- `{a.usage}`: {a.description}\n" for a in ACTIONS)
 
 
 def settings_table() -> str:

@@ -24,6 +24,9 @@ _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 CIDR_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])$"
 DOMAIN_RE = rf"^{_LABEL}(\.{_LABEL})*$"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+# HOST[:PORT]: an IPv4 address or a lowercase DNS name, and an optional port.
+ENDPOINT_RE = rf"^({IPV4_RE[1:-1]}|{DOMAIN_RE[1:-1]})(:{_PORT})?$"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -32,7 +35,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 class Spec:
     """How one option is written and checked, in Python and in bash alike."""
 
-    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host"]
+    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host", "endpoint"]
     placeholder: str
     pattern: str = ""
     choices: tuple[str, ...] = ()
@@ -109,7 +112,8 @@ def check(spec: Spec, raw: str) -> Any:
             raise ValueError(f"{raw!r} has host bits set: the network is {network}")
         return raw
     if not _match(spec.pattern, raw):
-        described = {"ipv4": "an IPv4 address", "domain": "a lowercase DNS name such as cluster.local"}
+        described = {"ipv4": "an IPv4 address", "domain": "a lowercase DNS name such as cluster.local",
+                     "endpoint": "HOST[:PORT], an IPv4 address or lowercase DNS name with an optional port"}
         raise ValueError(f"{raw!r} is not {described[spec.kind]}")
     return raw
 
@@ -179,6 +183,19 @@ class Options(BaseModel):
     public_address: Annotated[str | None, Spec("host", "HOST", optional=True)] = _opt(None, "Extra IP address or DNS name added to the API server certificate, e.g. a public IP.",
         group="Addresses and HA", label="Extra API server name",
     )
+    control_plane_endpoint: Annotated[str | None, Spec("endpoint", "HOST[:PORT]", ENDPOINT_RE, optional=True)] = _opt(None, "Load balancer address in front of the API servers, for more than one control-plane host "
+        "(kubeadm's controlPlaneEndpoint, also a certificate SAN; port 6443 when left out). Set it at the first "
+        "install: kubeadm cannot add it to a running cluster.",
+        group="Addresses and HA", label="Control-plane endpoint", advanced=True,
+    )
+    ha_vip: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Virtual IPv4 address for the API servers when there is no load balancer: kube-vip runs as a static "
+        "pod on each control-plane host (ARP mode) and the address becomes the control-plane endpoint.",
+        group="Addresses and HA", label="Virtual IP for the API servers", advanced=True,
+    )
+    control_plane_taint: Annotated[bool, BOOL] = _opt(False, "Keep the control-plane taint, so that only system pods run on control-plane hosts. Off by "
+        "default: a single host runs workloads too.",
+        group="Kubernetes", label="Keep the control-plane taint", advanced=True,
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -199,6 +216,9 @@ class Options(BaseModel):
         for name, network in (("pod_cidr", pods), ("service_cidr", services)):
             if local in network:
                 raise OptionError([("nodelocal_address", f"{local} lies inside {name} {network}")])
+        if self.ha_vip and self.control_plane_endpoint and self.control_plane_endpoint.split(":")[0] != self.ha_vip:
+            raise OptionError([("control_plane_endpoint", f"{self.control_plane_endpoint} is not ha_vip's address "
+                                f"{self.ha_vip}: leave it out, or give {self.ha_vip}[:PORT]")])
         return self
 
 
@@ -349,6 +369,12 @@ class Action:
     name: str
     description: str
     switch: bool = False  # True: modifies the run (sets a 0/1 variable); False: chooses what runs
+    placeholder: str = ""  # set: the action takes a value, NAME=VALUE (kept in ACTION_VALUE)
+    pattern: str = ""  # the POSIX ERE the value must match, in bash as here
+
+    @property
+    def usage(self) -> str:
+        return f"{self.name}={self.placeholder}" if self.placeholder else self.name
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -363,6 +389,15 @@ ACTIONS: tuple[Action, ...] = (
            "Changes nothing."),
     Action("reset", "Undo the install: kubeadm reset, CNI config, the added repositories, sysctl and module "
            "files; restores the swap lines of /etc/fstab. Asks first unless given yes."),
+    Action("upgrade", "Upgrade this host to kubernetes-version, one minor at a time: on a control plane kubeadm "
+           "upgrade plan and apply (node on the others), packages, drain, kubelet restart, uncordon, then the "
+           "network; on a node (kubernetes-node-join) kubeadm upgrade node, never past the control plane. "
+           "Refuses before any change what cannot work."),
+    Action("renew-certs", "Renew the control-plane certificates (kubeadm certs renew all) and restart the "
+           "control-plane components. On a control-plane host."),
+    Action("remove-node", "Take a node out of the cluster, from a control-plane host: drain, delete, reclaim its "
+           "Weave address range, and for a control plane its etcd member (never the last one, never "
+           "breaking quorum). Then run reset on the removed host.", placeholder="NAME", pattern=DOMAIN_RE),
     Action("yes", "Answer yes to reset's question, for unattended runs.", switch=True),
     Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported.", switch=True),
 )
@@ -373,22 +408,31 @@ class JoinFlag:
     """A flag of the join script only: never a query parameter, so a token never reaches the service."""
 
     name: str
-    placeholder: str
+    placeholder: str  # empty: a bare word that sets the variable to 1
     pattern: str
     description: str
+
+    @property
+    def usage(self) -> str:
+        return f"{self.name}={self.placeholder}" if self.placeholder else self.name
 
     @property
     def variable(self) -> str:
         return "JOIN_" + self.name.upper().replace("-", "_")
 
 
-_HOST_PORT = rf"({IPV4_RE[1:-1]}|{DOMAIN_RE[1:-1]})(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{{2}}|6[0-4][0-9]{{3}}|[1-5][0-9]{{4}}|[1-9][0-9]{{0,3}}))?"
 JOIN_FLAGS: tuple[JoinFlag, ...] = (
-    JoinFlag("api-server", "HOST:PORT", f"^{_HOST_PORT}$",
+    JoinFlag("api-server", "HOST:PORT", ENDPOINT_RE,
              "The control plane's API server, as printed by kubernetes-init (port 6443 when left out)."),
     JoinFlag("token", "TOKEN", r"^[a-z0-9]{6}\.[a-z0-9]{16}$",
              "Bootstrap token (abcdef.0123456789abcdef); make one on the control plane with "
              "kubeadm token create --print-join-command."),
     JoinFlag("ca-cert-hash", "sha256:HEX", r"^sha256:[a-f0-9]{64}$",
              "Hash of the cluster CA's public key, as printed by kubernetes-init."),
+    JoinFlag("control-plane", "", "",
+             "Join as one more control-plane host (stacked etcd), with certificate-key; api-server is then the "
+             "control-plane endpoint."),
+    JoinFlag("certificate-key", "HEX", r"^[a-f0-9]{64}$",
+             "Key of the control-plane certificates uploaded by kubernetes-init (valid 2 hours); make one on a "
+             "control plane with kubeadm init phase upload-certs --upload-certs."),
 )

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         pattern=IMAGE_RE,
         description="Image of the NodeLocal DNSCache DaemonSet.",
     )
+    kube_vip_image: str = Field(
+        "ghcr.io/kube-vip/kube-vip:v1.0.0",
+        pattern=IMAGE_RE,
+        description="Image of kube-vip, the static pod that carries ha_vip on the control-plane hosts.",
+    )
     kubeadm_image_repository: str = Field(
         "registry.k8s.io",
         pattern=IMAGE_RE,
@@ -145,7 +150,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"{registry}: {mirror!r} is not a registry host with an optional path")
         return mirrors
 
-    @field_validator("weave_repositories", "nodelocaldns_image", "kubeadm_image_repository", "dns_test_image")
+    @field_validator("weave_repositories", "nodelocaldns_image", "kube_vip_image", "kubeadm_image_repository",
+                     "dns_test_image")
     @classmethod
     def _mirror(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
         mirrors = info.data.get("image_registry_mirrors", {})

@@ -145,7 +145,8 @@ def options_document() -> dict[str, Any]:
         "version": __version__,
         "groups": [group for group, _ in grouped(describe())],
         "options": option_rows(),
-        "actions": [{"name": a.name, "description": a.description, "switch": a.switch} for a in ACTIONS],
+        "actions": [{"name": a.name, "description": a.description, "switch": a.switch, "value": a.placeholder}
+                    for a in ACTIONS],
         "scripts": [{"path": s.path, "summary": s.summary} for s in SCRIPTS],
         "signed": get_settings().signing_key is not None,
     }

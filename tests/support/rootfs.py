@@ -31,6 +31,11 @@ sysctl values, SELinux mode under ``/var/lib/kubeinit-stubs/``; loaded modules a
 ``/sys/module/NAME``); ``behaviour={name: snippet}`` replaces one. The stubbed package managers
 install containerd ``$CONTAINERD_VERSION`` (1.x or 2.x: ``containerd config default`` follows)
 and the newest patch (.3) of the kubernetes repository's minor, or the exact version asked for.
+kubeadm and kubectl share a stubbed cluster under ``CLUSTER`` (see there): ``kubeadm init`` writes
+admin.conf and the static pod manifests first, as the real one does, and fails on a trigger file
+after writing them; kubectl's reads answer in kubectl's formats (custom-columns, -o name,
+jsonpath) and errors (NotFound, connection refused) from that state, and ``machine.behave(name,
+snippet)`` gives one stub another behaviour between runs (an outage that a re-run no longer meets).
 
 A script piped to bash shares its stdin with the commands it runs: like the installers (whose
 last line is ``{ main "$@"; }``), a test script must be read whole before a stub reads stdin.
@@ -41,6 +46,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -175,6 +181,157 @@ _REPO_FUNCS = f"""offered() {{ found=; while read -r rn rv; do [ "$rn" = "$1" ] 
   [ "$1" != containerd.io ] || grep -rqs download.docker.com /etc/apt/sources.list /etc/apt/sources.list.d /etc/yum.repos.d || found=
   [ -n "$found" ] && echo "$found"; }}
 installed() {{ mkdir -p {STATE}; echo "$1 $2" >>{_PKGS}; case $1 in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; }}"""
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixture(name: str) -> str:
+    """A recorded output under tests/support/fixtures, without its header comment (its source)."""
+    lines = (FIXTURES / name).read_text().splitlines(keepends=True)
+    return "".join(lines[next(i for i, line in enumerate(lines) if not line.startswith("# ")):])
+
+
+# The stubbed cluster, as the control plane's kubeadm and kubectl see it (inside the root):
+#   up            the API server answers (kubeadm init or a control-plane join wrote it; a failed init
+#                 writes "down"); absent, kubectl answers as a cluster reached elsewhere would
+#   version       the control plane's version (vX.Y.Z), as kubeadm-config records it
+#   nodes         "NAME ROLE READY [KUBELET]" lines; this host's kubelet version is its installed package's
+#   cordoned.NAME, etcd-removed, residual (certificates' residual time), kubeadm-init-fails (a trigger)
+CLUSTER = f"{STATE}/cluster"
+TOKEN_GENERATED = "k8mq3z.xp4w7n2v9c5b1r6t"  # what `kubeadm token generate` answers here
+CERTIFICATE_KEY = "e6a2eb8581237ab72a4f494f30285ec12a9694d750b9785706a83bfcbbbd2204"  # `kubeadm certs certificate-key`
+UPLOADED_KEY = "9d1f0c2b7a4e6d8f1a3c5e7b9d0f2a4c6e8b1d3f5a7c9e0b2d4f6a8c1e3b5d7f"  # `init phase upload-certs`
+CA_HASH = "sha256:" + "0" * 62 + "aa"
+_SH_COMMON = f"""C={CLUSTER}; mkdir -p $C
+pv() {{ awk -v p="$1" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null; }}
+self=$(uname -n | tr 'A-Z' 'a-z')
+"""
+# kubeadm: the subcommands the scripts run, with the outputs and refusals of the real tool.
+KUBEADM = _SH_COMMON + f"""kv=$(pv kubeadm); kv=v${{kv%%-*}}
+cfg=; prev=; for a in "$@"; do [ "$prev" = --config ] && cfg=$a; prev=$a; done
+case "$1 $2" in
+  "init phase")
+    echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
+    echo "[upload-certs] Using certificate key:"
+    echo {UPLOADED_KEY} ;;
+  "init "*|"init")
+    [ -n "$cfg" ] || {{ echo "kubeadm init: this stub expects --config" >&2; exit 1; }}
+    mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
+    for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do echo "kind: Pod" >/etc/kubernetes/manifests/$c.yaml; done
+    printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; cp /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf
+    touch /etc/kubernetes/kubelet.conf
+    if [ -e $C/kubeadm-init-fails ]; then  # as a real init whose control plane never came up
+      echo down >$C/up
+      echo "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory \\"/etc/kubernetes/manifests\\"" 
+      echo "error execution phase wait-control-plane: could not initialize a Kubernetes cluster" >&2; exit 1
+    fi
+    v=$(sed -n 's/^kubernetesVersion: *"*\\(v[0-9.]*\\).*/\\1/p' "$cfg"); echo "$v" >$C/version
+    ep=$(sed -n 's/^controlPlaneEndpoint: *"*\\([^"]*\\)"*/\\1/p' "$cfg")
+    [ -n "$ep" ] || ep=$(sed -n 's/^  advertiseAddress: *"*\\([0-9.]*\\).*/\\1/p' "$cfg"):6443
+    echo up >$C/up; echo "$self control-plane True" >$C/nodes
+    case " $* " in *" --skip-token-print "*) ;; *) echo "kubeadm init: this stub expects --skip-token-print" >&2; exit 1 ;; esac
+    if [ -n "$(sed -n 's/^controlPlaneEndpoint: //p' "$cfg")" ]; then cp="s/^#?cp \\{{0,1\\}}//"; else cp="/^#?cp/d"; fi
+    sed -e "$cp" -e "s|__ENDPOINT__|$ep|g" -e "s|__HASH__|{CA_HASH}|g" -e "s|__VERSION__|$v|g" <<'KUBEADM_INIT'
+{fixture("kubeadm-init.txt")}KUBEADM_INIT
+    ;;
+  "join "*)
+    [ -n "$cfg" ] || {{ echo "kubeadm join: this stub expects --config" >&2; exit 1; }}
+    mkdir -p /etc/kubernetes; touch /etc/kubernetes/kubelet.conf; [ -s $C/version ] || echo "$kv" >$C/version
+    if grep -q '^controlPlane:' "$cfg"; then
+      mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
+      for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do echo "kind: Pod" >/etc/kubernetes/manifests/$c.yaml; done
+      printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; echo up >$C/up
+      grep -q "^$self " $C/nodes 2>/dev/null || echo "$self control-plane True" >>$C/nodes
+      echo "This node has joined the cluster and a new control plane instance was created:"
+    else
+      echo "This node has joined the cluster:"
+    fi
+    echo "* Certificate signing request was sent to apiserver and a response was received." ;;
+  "reset "*) rm -rf /etc/kubernetes/manifests /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki $C ;;
+  "token create") echo "kubeadm join ${{KUBEADM_API:-{ADDRESS}:6443}} --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash {CA_HASH}" ;;
+  "token generate") echo {TOKEN_GENERATED} ;;
+  "certs certificate-key") echo {CERTIFICATE_KEY} ;;
+  "certs check-expiration")
+    [ -e /etc/kubernetes/admin.conf ] || {{ echo "error: open /etc/kubernetes/admin.conf: no such file or directory" >&2; exit 1; }}
+    r=$(cat $C/residual 2>/dev/null || echo 364d)
+    sed -e "s/__EXPIRES__/Nov 30, 2027 22:10 UTC/" -e "s/__RESIDUAL__ /$(printf '%-14s' "$r")/" <<'KUBEADM_CERTS'
+{fixture("kubeadm-certs-check-expiration.txt")}KUBEADM_CERTS
+    ;;
+  "certs renew")
+    echo 364d >$C/residual
+    echo "[renew] Reading configuration from the cluster..."
+    echo "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself renewed"
+    echo "certificate for serving the Kubernetes API renewed"
+    echo
+    echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates." ;;
+  "upgrade plan")
+    echo "[upgrade/config] Reading configuration from the \\"kubeadm-config\\" ConfigMap in namespace \\"kube-system\\"..."
+    echo "[upgrade] Running cluster health checks"
+    echo "[upgrade] Fetching available versions to upgrade to"
+    echo "[upgrade/versions] Cluster version: $(cat $C/version)"
+    echo "[upgrade/versions] kubeadm version: $kv"
+    echo
+    echo "You can now apply the upgrade by executing the following command:"
+    echo
+    echo "	kubeadm upgrade apply ${{3:-$kv}}" ;;
+  "upgrade apply")
+    want=$3; cur=$(cat $C/version)
+    case " $* " in *" --yes "*|*" -y "*|*" --force "*) ;; *) echo "[upgrade] Are you sure you want to proceed? [y/N]: "; echo "won't proceed; the user didn't answer (Y|y) in order to continue" >&2; exit 1 ;; esac
+    if [ "$(printf '%s\\n%s\\n' "$want" "$kv" | sort -V | tail -n1)" != "$kv" ]; then
+      printf '[upgrade/version] FATAL: the --version argument is invalid due to these errors:\\n\\n\\t- Specified version to upgrade to "%s" is higher than the kubeadm version "%s". Upgrade kubeadm first using the tool you used to install kubeadm\\n' "$want" "$kv" >&2; exit 1
+    fi
+    wm=${{want#v}}; wm=${{wm%.*}}; cm=${{cur#v}}; cm=${{cm%.*}}
+    if [ "${{wm#*.}}" -gt $((${{cm#*.}} + 1)) ]; then
+      printf '[upgrade/version] FATAL: Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a time\\n' "$want" >&2; exit 1
+    fi
+    echo "$want" >$C/version
+    echo "[upgrade] Backing up kubelet config file to /etc/kubernetes/tmp/kubeadm-kubelet-config.yaml"
+    echo "[upgrade] SUCCESS! A control plane node of your cluster was upgraded to \\"$want\\"." ;;
+  "upgrade node")
+    [ -e /etc/kubernetes/kubelet.conf ] || {{ echo "couldn't create a Kubernetes client from file \\"/etc/kubernetes/kubelet.conf\\"" >&2; exit 1; }}
+    echo "[upgrade] The configuration for this node was successfully upgraded!" ;;
+  "version -o") [ "$kv" != v ] || exit 127; echo "$kv" ;;
+  # 'config images list': one image a line, from the repository given (kubeadm's images.GetControlPlaneImages:
+  # CoreDNS keeps its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion).
+  "config images") r=registry.k8s.io; v=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
+    [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
+    dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
+    printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
+      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0" ;;
+esac
+"""
+# kubectl: the reads and writes the scripts make, answered from the stubbed cluster with kubectl's
+# output formats and errors (NotFound, connection refused).
+KUBECTL = _SH_COMMON + f"""refused() {{ echo "The connection to the server {ADDRESS}:6443 was refused - did you specify the right host or port?" >&2; exit 1; }}
+up() {{ [ "$(cat $C/up 2>/dev/null || echo up)" = up ] && {{ [ ! -e $C/up ] || [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ]; }}; }}
+nodes() {{ if [ -s $C/nodes ]; then cat $C/nodes; else echo "$self control-plane True"; fi; }}
+kubelet() {{ if [ "$1" = "$self" ] || [ -z "$2" ]; then v=$(pv kubelet); echo "v${{v%%-*}}"; else echo "$2"; fi; }}
+member() {{ printf '%s' "$1" | cksum | awk '{{printf "%08x%08x", $1, $1 % 65521 * $2}}'; }}
+node=; prev=; for a in "$@"; do case $prev in node|drain|uncordon|cordon) node=$a ;; esac; prev=$a; done
+case "$*" in
+  *"kubelet.conf"*"get --raw /version"*) [ -s $C/version ] || refused
+    printf '{{\\n  "major": "1",\\n  "gitVersion": "%s",\\n  "platform": "linux/amd64"\\n}}\\n' "$(cat $C/version)" ;;
+  *"get --raw"*readyz*) up || refused; echo ok ;;
+  *"get nodes"*custom-columns*) up || refused
+    nodes | while read -r n r ready v; do printf '%-24s %-10s %s\\n' "$n" "$(kubelet "$n" "$v")" "$ready"; done ;;
+  *"get nodes -l node-role.kubernetes.io/control-plane -o name"*) up || refused; nodes | awk '$2 == "control-plane" {{print "node/" $1}}' ;;
+  *"get nodes"*) up || refused; nodes | awk '{{print "node/" $1}}' ;;
+  *"get node "*) up || refused
+    nodes | awk -v n="$node" '$1 == n {{f = 1}} END {{exit !f}}' || {{ echo "Error from server (NotFound): nodes \\"$node\\" not found" >&2; exit 1; }}
+    case "$*" in *unschedulable*) [ ! -e $C/cordoned.$node ] || echo true ;; *"-o name"*) echo "node/$node" ;; esac ;;
+  *"get configmap kubeadm-config"*) up || refused; [ -s $C/version ] || {{ echo 'Error from server (NotFound): configmaps "kubeadm-config" not found' >&2; exit 1; }}
+    printf 'apiServer: {{}}\\napiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: %s\\n' "$(cat $C/version)" ;;
+  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"; echo "node/$node drained" ;;
+  "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
+  "delete node "*) up || refused; n=$3; awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
+  *"etcdctl"*"member list"*) nodes | while read -r n r ready v; do [ "$r" = control-plane ] || continue
+      id=$(member "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://{ADDRESS}:2380, https://{ADDRESS}:2379, false"; done ;;
+  *"etcdctl"*"member remove"*) eval "id=\\${{$#}}"; echo "$id" >>$C/etcd-removed; echo "Member $id removed from cluster ef37ad9dc622a7c4" ;;
+  *"get pods -l name=weave-net"*) nodes | while read -r n r ready v; do echo "weave-net-$(member "$n" | cut -c12-16) $n"; done ;;
+  *"--local rmpeer"*) eval "peer=\\${{$#}}"; echo "65536 IPs taken over from $peer" ;;
+  *"wait"*) echo "node/$self condition met" ;;
+esac
+"""
 DEFAULT_BEHAVIOUR = {
     # Installs record "name version"; kube packages take the newest patch of the repository's minor; the rest
     # the newest version the repository offers ("name=GLOB" one matching GLOB), as apt-get answers otherwise.
@@ -250,27 +407,9 @@ esac""",
     "swapoff": """if [ "$1" = -a ]; then h=$(head -n1 /proc/swaps); printf '%s\\n' "$h" 2>/dev/null >/proc/swaps || true; fi""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
-    # kubeadm init writes the admin kubeconfig as the real one does; the rest answers queries. 'config images list'
-    # prints one image a line, the repository given first (kubeadm's images.GetControlPlaneImages: CoreDNS keeps
-    # its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion).
-    "kubeadm": f"""case $1 in
-  init) mkdir -p /etc/kubernetes/manifests; echo "apiVersion: v1
-kind: Config" >/etc/kubernetes/admin.conf; touch /etc/kubernetes/kubelet.conf ;;
-  join) mkdir -p /etc/kubernetes; touch /etc/kubernetes/kubelet.conf ;;
-  reset) rm -rf /etc/kubernetes/manifests /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki ;;
-  token) echo "kubeadm join {ADDRESS}:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:{"0" * 62}aa" ;;
-  version) v=$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null); [ -n "$v" ] || exit 127; echo "v${{v%%-*}}" ;;
-  config) r=registry.k8s.io; v=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
-    [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
-    dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
-    printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
-      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0" ;;
-esac""",
-    "kubectl": """case "$*" in
-  *"get --raw"*readyz*) echo ok ;;
-  *"get nodes"*) echo "node1" ;;
-  *"wait"*) echo "node/node1 condition met" ;;
-esac""",
+    # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
+    "kubeadm": KUBEADM,
+    "kubectl": KUBECTL,
     # Repository keys: curl prints an armoured key, gpg --dearmor writes it where asked.
     "curl": """out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
 printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "-----END PGP PUBLIC KEY BLOCK-----" >"$out\"""",
@@ -426,6 +565,14 @@ class Machine:
             command = ["taskset", "-c", ",".join(map(str, range(self.cpus))), *command]
         proc = subprocess.run(command, input=script, capture_output=True, text=True, timeout=timeout, check=False)
         return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def behave(self, name: str, snippet: str | None = None) -> None:
+        """Give one stub another behaviour from the next run on (None: its DEFAULT_BEHAVIOUR again),
+        e.g. a failure that a later run no longer meets. The call log is kept."""
+        from tests.support import STUB
+
+        stub = STUB % {"log": shlex.quote(f"{STUB_DIR}/calls.log")}
+        (self.stubs.dir / name).write_text(stub + (DEFAULT_BEHAVIOUR[name] if snippet is None else snippet) + "\n")
 
     def calls(self) -> list[list[str]]:
         return self.stubs.calls()

@@ -1,0 +1,67 @@
+"""Certificates: kubeadm's expiry report with a warning within 30 days (for troubleshoot), and the
+renew-certs action (kubeadm certs renew all, then the static control-plane pods restarted)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import render_script, run_bash
+from tests.support.cluster import control_plane, in_order, since
+from tests.support.rootfs import CLUSTER
+
+pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
+
+
+def report(host):
+    script = render_script().rsplit("{ main", 1)[0]
+    return host.run(script + "certs_report\n")
+
+
+@pytest.mark.parametrize(("residual", "warned", "line"), [
+    ("364d", False, "No certificate expires within 30 days."),
+    ("29d", True, "Expires in 29d: apiserver"),
+    ("23h", True, "Expires in 23h: admin.conf"),
+    ("<invalid>", True, "EXPIRED: etcd-server"),
+])
+def test_the_report_warns_within_30_days(tmp_path: Path, residual: str, warned: bool, line: str) -> None:
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/residual", residual + "\n")
+    result = report(host)
+    assert result.returncode == (1 if warned else 0), result.stdout + result.stderr
+    assert "RESIDUAL TIME" in result.stdout  # kubeadm's own table first
+    assert line in result.stdout
+    assert ("sudo bash -s renew-certs" in result.stdout) == warned
+    assert "Expires in 9y" not in result.stdout  # the CAs' ten years are fine
+
+
+def test_renew_certs_renews_and_restarts_the_control_plane_pods(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/residual", "10d\n")
+    start = len(host.calls())
+    result = host.run(render_script(), "renew-certs")
+    assert result.returncode == 0, result.stderr
+    commands = since(host, start)
+    assert in_order(commands, ["kubeadm certs renew all", "crictl ps -q --name kube-apiserver",
+                               "crictl ps -q --name etcd", "kubectl get --raw=/readyz",
+                               "kubeadm certs check-expiration"]) == []
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        assert host.exists(f"/etc/kubernetes/manifests/{component}.yaml")  # back where the kubelet runs them
+    assert not host.exists("/etc/kubeinit/parked-manifests")
+    assert "364d" in result.stdout and "control-plane pods restarted" in result.stderr
+
+
+def test_an_interrupted_restart_puts_the_manifests_back_on_the_next_run(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    host.write("/etc/kubeinit/parked-manifests/kube-apiserver.yaml", "kind: Pod\n")
+    host.path("/etc/kubernetes/manifests/kube-apiserver.yaml").unlink()
+    result = host.run(render_script(), "renew-certs")
+    assert result.returncode == 0, result.stderr
+    assert host.exists("/etc/kubernetes/manifests/kube-apiserver.yaml")
+
+
+def test_renew_certs_on_a_host_without_a_control_plane_says_so() -> None:
+    result = run_bash(render_script(), "renew-certs", "dry-run", as_nobody=True)
+    assert result.returncode == 1 and "this host is no control plane" in result.stderr

@@ -1,0 +1,123 @@
+"""A highly available control plane: control_plane_endpoint and ha_vip in the option model, and
+kube-vip as a static pod following its kubeadm procedure (https://kube-vip.io/docs/installation/static/),
+with super-admin.conf during the first init (kube-vip/kube-vip#684)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from app.params import KUBERNETES_MINORS, OptionError, parse_pairs
+from tests.support import render_script, run_bash
+from tests.support.cluster import JOIN, control_plane, join_flags
+from tests.support.rootfs import DEFAULT_BEHAVIOUR, UPLOADED_KEY, Machine
+
+ROOTFS = (pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)"))
+
+
+def kube_vip(kubeconfig: str = "/etc/kubernetes/admin.conf", **query: str) -> dict:
+    script = render_script(**{"ha_vip": "10.0.0.100", **query}).rsplit("{ main", 1)[0]
+    result = run_bash(script + f'args_parse "$@"\nha_vip_manifest {kubeconfig} eth1\n')
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.mark.parametrize("minor", KUBERNETES_MINORS)
+def test_the_kube_vip_pod_is_valid_for_every_supported_minor(minor: str) -> None:
+    kubernetes_validate.validate(kube_vip(), minor, strict=True)
+
+
+def test_the_kube_vip_pod_announces_the_vip_by_arp_on_the_hosts_interface() -> None:
+    pod = kube_vip(control_plane_endpoint="10.0.0.100:8443")
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["address"] == "10.0.0.100" and env["port"] == "8443" and env["vip_interface"] == "eth1"
+    assert env["vip_arp"] == "true" and env["cp_enable"] == "true" and env["vip_leaderelection"] == "true"
+    assert container["image"] == "ghcr.io/kube-vip/kube-vip:v1.0.0"
+    assert pod["spec"]["hostNetwork"] is True
+    assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+
+
+def test_the_kube_vip_image_follows_the_registry_mirrors(settings_env) -> None:
+    client = settings_env(KUBEINIT_IMAGE_REGISTRY_MIRRORS='{"ghcr.io": "mirror.example.com/ghcr"}')
+    body = client.get("/kubernetes-init", params={"ha_vip": "10.0.0.100"}).text
+    assert "KUBE_VIP_IMAGE=mirror.example.com/ghcr/kube-vip/kube-vip:v1.0.0" in body
+
+
+def test_an_endpoint_other_than_the_vip_is_refused_by_query_and_by_flag() -> None:
+    with pytest.raises(OptionError, match="control_plane_endpoint: lb.example.com is not ha_vip's address 10.0.0.100"):
+        parse_pairs([("ha_vip", "10.0.0.100"), ("control_plane_endpoint", "lb.example.com")])
+    result = run_bash(render_script(ha_vip="10.0.0.100"), "control-plane-endpoint=lb.example.com", "dry-run")
+    assert result.returncode == 1
+    assert "kubeinit: control-plane-endpoint: lb.example.com is not ha_vip's address 10.0.0.100" in result.stderr
+    assert parse_pairs([("ha_vip", "10.0.0.100"), ("control_plane_endpoint", "10.0.0.100:8443")]).ha_vip
+
+
+@pytest.mark.parametrize("value", ["lb.example.com:99999", "LB.example.com", "10.0.0.1:", "https://lb"])
+def test_a_bad_endpoint_is_refused_with_its_reason(value: str) -> None:
+    with pytest.raises(OptionError, match="is not HOST\\[:PORT\\]"):
+        parse_pairs([("control_plane_endpoint", value)])
+    result = run_bash(render_script(), f"control-plane-endpoint={value}", "dry-run")
+    assert result.returncode == 1 and "is not HOST[:PORT]" in result.stderr
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_the_first_init_runs_kube_vip_with_super_admin_conf_then_admin_conf(tmp_path: Path) -> None:
+    # kubeadm keeps what the kubelet would start while it initialises: the kube-vip pod's kubeconfig.
+    behaviour = {"kubeadm": 'case $1 in init) cp /etc/kubernetes/manifests/kube-vip.yaml /vip-during-init ;; esac\n'
+                            + DEFAULT_BEHAVIOUR["kubeadm"]}
+    host = Machine(tmp_path, behaviour=behaviour)
+    result = host.run(render_script(ha_vip="10.0.0.100"))
+    assert result.returncode == 0, result.stderr
+    during = yaml.safe_load(host.read("/vip-during-init"))
+    after = yaml.safe_load(host.read("/etc/kubernetes/manifests/kube-vip.yaml"))
+    assert during["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/super-admin.conf"
+    assert after["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+    assert {e["name"]: e.get("value") for e in after["spec"]["containers"][0]["env"]}["vip_interface"] == "lo"
+    assert 'controlPlaneEndpoint: "10.0.0.100:6443"' in host.read("/etc/kubeinit/kubeadm.yaml")
+    init = next(c for c in host.commands() if c.startswith("kubeadm init"))
+    assert "--upload-certs" in init and "--skip-certificate-key-print" in init
+    assert "control-plane certificate-key=" in result.stdout and "ha_vip=10.0.0.100" in result.stdout
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_joined_control_plane_runs_kube_vip_after_kubeadm_join(tmp_path: Path) -> None:
+    behaviour = {"kubeadm": 'case $1 in join) [ ! -e /etc/kubernetes/manifests/kube-vip.yaml ] || '
+                            'touch /vip-before-join ;; esac\n' + DEFAULT_BEHAVIOUR["kubeadm"]}
+    host = Machine(tmp_path, behaviour=behaviour)
+    result = host.run(render_script(JOIN, ha_vip="10.0.0.100"), *join_flags(api="10.0.0.100"), "control-plane",
+                      f"certificate-key={UPLOADED_KEY}")
+    assert result.returncode == 0, result.stderr
+    assert not host.exists("/vip-before-join")  # kubeadm join's preflight wants the manifest directory empty
+    pod = yaml.safe_load(host.read("/etc/kubernetes/manifests/kube-vip.yaml"))
+    assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_rerun_prints_a_fresh_certificate_key_from_upload_certs(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path, control_plane_endpoint="lb.example.com")
+    again = host.run(render_script(kubernetes_version="1.36", control_plane_endpoint="lb.example.com"))
+    assert again.returncode == 0, again.stderr
+    assert "kubeadm init phase upload-certs --upload-certs" in host.commands()
+    assert f"control-plane certificate-key={UPLOADED_KEY}" in again.stdout
+    assert "The certificate key expires in 2 hours" in again.stdout
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_rerun_after_an_init_interrupted_before_the_switch_gives_kube_vip_admin_conf(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path, ha_vip="10.0.0.5")
+    manifest = "/etc/kubernetes/manifests/kube-vip.yaml"
+    host.write(manifest, host.read(manifest).replace("/etc/kubernetes/admin.conf\n        type",
+                                                      "/etc/kubernetes/super-admin.conf\n        type"))
+    host.path("/etc/kubeinit/initialised").unlink()  # the run stopped right after kubeadm init
+    again = host.run(render_script(kubernetes_version="1.36", ha_vip="10.0.0.5"))
+    assert again.returncode == 0, again.stderr
+    assert yaml.safe_load(host.read(manifest))["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"

@@ -1,0 +1,116 @@
+"""The join script: the JoinConfiguration it gives kubeadm (kubeadm-config.v1beta4), the secrets
+kept out of argv and logs, joining as a worker or as a control plane, and its preflight."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import render_script, run_bash
+from tests.support.cluster import JOIN, add_nodes, join_flags
+from tests.support.rootfs import CA_HASH, CLUSTER, TOKEN_GENERATED, UPLOADED_KEY, Machine
+
+
+# The fields of JoinConfiguration, Discovery, BootstrapTokenDiscovery and JoinControlPlane in the
+# v1beta4 reference (https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/).
+JOIN_FIELDS = {"apiVersion", "kind", "dryRun", "nodeRegistration", "caCertPath", "discovery", "controlPlane",
+               "skipPhases", "patches", "timeouts"}
+DISCOVERY = {"bootstrapToken", "file", "tlsBootstrapToken"}
+BOOTSTRAP_TOKEN_DISCOVERY = {"token", "apiServerEndpoint", "caCertHashes", "unsafeSkipCAVerification"}
+JOIN_CONTROL_PLANE = {"localAPIEndpoint", "certificateKey"}
+
+
+def join_config(*flags: str, **query: str) -> dict:
+    script = render_script(JOIN, **query).rsplit("{ main", 1)[0]
+    result = run_bash(script + 'args_parse "$@"\njoin_check\njoin_config 192.0.2.20\n', *flags)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_a_worker_joins_with_token_discovery_and_its_node_ip() -> None:
+    config = join_config(*join_flags(api="cp.example.com"))
+    assert set(config) <= JOIN_FIELDS and set(config["discovery"]) <= DISCOVERY
+    assert set(config["discovery"]["bootstrapToken"]) <= BOOTSTRAP_TOKEN_DISCOVERY
+    assert config["discovery"]["bootstrapToken"] == {
+        "apiServerEndpoint": "cp.example.com:6443", "token": TOKEN_GENERATED, "caCertHashes": [CA_HASH]}
+    assert config["nodeRegistration"]["kubeletExtraArgs"] == [{"name": "node-ip", "value": "192.0.2.20"}]
+    assert "taints" not in config["nodeRegistration"]  # a worker keeps kubeadm's (none)
+    assert "controlPlane" not in config
+
+
+def test_a_control_plane_joins_with_its_certificate_key_and_advertised_address() -> None:
+    config = join_config(*join_flags(api="lb.example.com:8443"), "control-plane", f"certificate-key={UPLOADED_KEY}")
+    assert set(config["controlPlane"]) <= JOIN_CONTROL_PLANE
+    assert config["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "192.0.2.20", "bindPort": 6443},
+                                      "certificateKey": UPLOADED_KEY}
+    assert config["nodeRegistration"]["taints"] == []
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (("control-plane",), "missing certificate-key"),
+    ((f"certificate-key={UPLOADED_KEY}",), "certificate-key is for joining as a control plane: add control-plane"),
+    (("certificate-key=XYZ", "control-plane"), "certificate-key: 'XYZ' is not HEX"),
+    (("control-plane=1",), "control-plane: takes no value"),
+])
+def test_control_plane_flags_are_checked_before_anything_runs(flags, message) -> None:
+    result = run_bash(render_script(JOIN), *join_flags(), *flags, "dry-run")
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_the_token_reaches_kubeadm_in_a_private_file_that_is_removed(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    # kubeadm records the mode and content of the file it was given, as it reads it.
+    host = Machine(tmp_path, behaviour={"kubeadm": 'case $1 in join) cfg=$3; stat -c %a "$cfg" >/seen-mode; '
+                                        'cp "$cfg" /seen-config ;; esac\n' + _default_kubeadm()})
+    result = host.run(render_script(JOIN), *join_flags(), "private-address=10.0.0.5")
+    assert result.returncode == 0, result.stderr
+    join = next(c for c in host.calls() if c[:2] == ["kubeadm", "join"])
+    assert join[2] == "--config" and len(join) == 4
+    assert host.read("/seen-mode") == "600\n"
+    assert TOKEN_GENERATED in host.read("/seen-config")
+    assert f"value: \"10.0.0.5\"" in host.read("/seen-config")  # private-address is the kubelet's node-ip
+    assert not host.exists(join[3])
+    assert not any(TOKEN_GENERATED in " ".join(c) for c in host.calls())
+    assert TOKEN_GENERATED not in result.stderr
+    del seen
+
+
+def _default_kubeadm() -> str:
+    from tests.support.rootfs import DEFAULT_BEHAVIOUR
+
+    return DEFAULT_BEHAVIOUR["kubeadm"]
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_control_plane_join_gets_roots_kubeconfig_and_warns_for_an_even_count(tmp_path: Path) -> None:
+    host = Machine(tmp_path)
+    add_nodes(host, "cp1 control-plane True v1.37.3")  # the first control plane, as the cluster lists it
+    result = host.run(render_script(JOIN, control_plane_endpoint="lb.example.com"),
+                      *join_flags(api="lb.example.com"), "control-plane", f"certificate-key={UPLOADED_KEY}")
+    assert result.returncode == 0, result.stderr
+    assert host.read("/root/.kube/config") == host.read("/etc/kubernetes/admin.conf")
+    assert "this cluster now has 2 control-plane hosts" in result.stderr and "add one more control plane" in result.stderr
+    assert "curl -fsk --max-time 10 -o /dev/null https://lb.example.com:6443/readyz" in host.commands()
+    assert UPLOADED_KEY not in result.stderr and not any(UPLOADED_KEY in " ".join(c) for c in host.calls())
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_an_endpoint_that_does_not_answer_stops_the_join_before_kubeadm(tmp_path: Path) -> None:
+    # curl's own failure: exit 7, "Failed to connect to ... Connection refused".
+    host = Machine(tmp_path, behaviour={"curl": 'case "$*" in *readyz*) echo "curl: (7) Failed to connect to '
+                                        'lb.example.com port 6443: Connection refused" >&2; exit 7 ;; esac'})
+    result = host.run(render_script(JOIN), *join_flags(api="lb.example.com"))
+    assert result.returncode == 1
+    assert "api-server lb.example.com:6443 does not answer" in result.stderr
+    assert not [c for c in host.commands() if c.startswith("kubeadm join")]
+    assert not host.exists("/etc/kubernetes/kubelet.conf")

@@ -1,0 +1,105 @@
+"""remove-node=NAME on a control plane: drain, etcd member (control planes), delete, Weave's address
+range back; never the last control plane, never a broken quorum, never this host."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import render_script, run_bash
+from tests.support.cluster import add_nodes, control_plane, in_order, since
+from tests.support.rootfs import CLUSTER
+
+ROOTFS = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
+
+
+def remove(host, name: str, *flags: str):
+    return host.run(render_script(kubernetes_version="1.36"), f"remove-node={name}", *flags)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("remove-node",), "remove-node: needs a value: remove-node=NAME"),
+    (("remove-node=Bad_Name",), "kubeinit: remove-node: 'Bad_Name' is not a NAME"),
+    (("remove-node=a", "reset"), "reset: cannot be combined with remove-node"),
+])
+def test_remove_node_takes_one_checked_name(args, message) -> None:
+    result = run_bash(render_script(), *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_the_join_script_sends_remove_node_to_the_control_plane() -> None:
+    result = run_bash(render_script("scripts/kubernetes-node-join.sh.j2"), "remove-node=worker1")
+    assert result.returncode == 1 and "remove-node: an action of kubernetes-init, on the control plane" in result.stderr
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_worker_is_drained_deleted_and_its_weave_range_reclaimed(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "worker1 worker True v1.36.3")
+    start = len(host.calls())
+    result = remove(host, "worker1")
+    assert result.returncode == 0, result.stderr
+    commands = since(host, start)
+    assert in_order(commands, [
+        "kubectl drain worker1 --ignore-daemonsets --delete-emptydir-data --timeout=300s",
+        "kubectl delete node worker1",
+        "kubectl -n kube-system exec weave-net-",
+    ]) == []
+    assert commands[-1].endswith("-c weave -- /home/weave/weave --local rmpeer worker1")
+    assert not [c for c in commands if "etcdctl" in c]
+    assert "worker1" not in host.read(f"{CLUSTER}/nodes")
+    assert "'reset yes'" in result.stderr
+    again = remove(host, "worker1")  # a re-run: the node is gone, the range is asked back again
+    assert again.returncode == 0 and "node worker1: not in the cluster" in again.stderr
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_control_plane_also_leaves_etcd(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "cp2 control-plane True v1.36.3", "cp3 control-plane True v1.36.3")
+    start = len(host.calls())
+    result = remove(host, "cp3")
+    assert result.returncode == 0, result.stderr
+    commands = since(host, start)
+    member = next(c for c in commands if "member list" in c)
+    assert "etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt" in member
+    assert in_order(commands, ["kubectl drain cp3", "kubectl -n kube-system exec etcd-", "kubectl delete node cp3"]) == []
+    removal = next(c for c in commands if "member remove" in c)
+    assert host.read(f"{CLUSTER}/etcd-removed").strip() == removal.split()[-1]
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+@pytest.mark.parametrize(("nodes", "name", "message"), [
+    (("worker1 worker True v1.36.3",), "SELF", "is this host: run remove-node="),
+    (("cp2 control-plane False v1.36.3", "cp3 control-plane True v1.36.3"), "cp3",
+     "removing cp3 leaves 2 etcd members of which only 1 healthy, under the majority of 2"),
+], ids=["this-host", "quorum"])
+def test_removals_that_would_break_the_cluster_are_refused_before_any_change(tmp_path: Path, nodes, name, message) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, *nodes)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    before, start = host.snapshot(), len(host.calls())
+    result = remove(host, here if name == "SELF" else name)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert host.snapshot() == before
+    assert not [c for c in since(host, start) if c.startswith(("kubectl drain", "kubectl delete")) or "member remove" in c]
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_the_last_control_plane_is_never_removed(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    # As a cluster whose one control plane is cp0 lists itself (this host only holds an admin kubeconfig).
+    host.write(f"{CLUSTER}/nodes", f"cp0 control-plane True v1.36.3\n{here} worker True\n")
+    result = remove(host, "cp0")
+    assert result.returncode == 1
+    assert "cp0 is the last control plane: removing it ends the cluster" in result.stderr
+    assert "cp0" in host.read(f"{CLUSTER}/nodes")

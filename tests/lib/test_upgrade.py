@@ -1,0 +1,176 @@
+"""The upgrade action, end to end against the stubbed cluster: kubeadm's documented procedure
+(https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-upgrade/) on the control plane
+and on a node, every refusal before any change, re-runs after an interruption, and dry-run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import render_script
+from tests.support.cluster import JOIN, add_nodes, control_plane, in_order, join_flags, since
+from tests.support.rootfs import CLUSTER, Machine
+
+pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
+
+
+def upgrade(host: Machine, version: str = "1.37", *flags: str):
+    return host.run(render_script(kubernetes_version=version), "upgrade", *flags)
+
+
+def test_the_control_plane_upgrades_in_kubeadms_order_and_prints_each_workers_steps(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "worker1 worker True v1.36.3")
+    start = len(host.calls())
+    result = upgrade(host)
+    assert result.returncode == 0, result.stderr
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    assert in_order(since(host, start), [
+        "kubectl --request-timeout=10s get --raw=/readyz",
+        "containerd --version",  # containerd first (its module brings what the target needs)
+        "apt-mark unhold kubeadm",
+        "apt-get install -y -q --no-install-recommends kubeadm",
+        "apt-mark hold kubeadm",
+        "kubeadm upgrade plan v1.37.3",
+        "kubeadm upgrade apply v1.37.3 --yes",
+        f"kubectl drain {here} --ignore-daemonsets --delete-emptydir-data",
+        "apt-mark unhold kubelet kubectl",
+        "apt-get install -y -q --no-install-recommends kubelet=1.37.3-* kubectl=1.37.3-*",
+        "apt-mark hold kubelet kubectl",
+        "systemctl daemon-reload",
+        "systemctl restart kubelet",
+        f"kubectl uncordon {here}",
+        "kubectl apply -f -",  # the network converges on this service's manifests
+    ]) == []
+    assert "v1.37/deb/" in host.read("/etc/apt/sources.list.d/kubernetes.list")
+    assert host.read(f"{CLUSTER}/version") == "v1.37.3\n"
+    assert ("  2. on worker1: curl -sSL 'http://kubeinit.test:8000/kubernetes-node-join?kubernetes_version=1.37.3' "
+            "| sudo bash -s upgrade") in result.stdout
+    assert "  1. here:     kubectl drain worker1 --ignore-daemonsets --delete-emptydir-data" in result.stdout
+    assert "  3. here:     kubectl uncordon worker1" in result.stdout
+    assert "renewed the control-plane certificates" in result.stderr
+    assert not host.exists(f"{CLUSTER}/cordoned.{here}")
+
+
+def test_a_second_run_finds_the_upgrade_done_and_changes_nothing(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    assert upgrade(host).returncode == 0
+    start = len(host.calls())
+    again = upgrade(host)
+    assert again.returncode == 0, again.stderr
+    assert not [c for c in since(host, start) if c.startswith(("kubeadm upgrade", "apt-get install", "kubectl drain",
+                                                               "systemctl restart kubelet"))]
+
+
+def test_an_upgrade_interrupted_after_the_drain_finishes_on_the_next_run(tmp_path: Path) -> None:
+    from tests.support.rootfs import DEFAULT_BEHAVIOUR
+
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    # The first run dies installing the kubelet (a network outage), the node drained, the cluster applied.
+    host.behave("apt-get", 'case " $* " in *" kubelet="*) echo "E: Failed to fetch https://pkgs.k8s.io/..." >&2; '
+                'exit 100 ;; esac\n' + DEFAULT_BEHAVIOUR["apt-get"])
+    first = upgrade(host)
+    assert first.returncode != 0
+    assert host.exists(f"{CLUSTER}/cordoned.{here}") and host.read(f"{CLUSTER}/version") == "v1.37.3\n"
+    host.behave("apt-get")
+    second = upgrade(host)
+    assert second.returncode == 0, second.stderr
+    assert not host.exists(f"{CLUSTER}/cordoned.{here}")  # uncordoned
+    assert "kubelet=1.37.3-* kubectl=1.37.3-*" in " ".join(host.commands()[-40:])
+    assert sum(c.startswith("kubeadm upgrade apply") for c in host.commands()) == 1  # not applied twice
+
+
+@pytest.mark.parametrize(("cluster", "target", "message"), [
+    ("1.35", "1.37", "1.35.3 to 1.37 skips a minor: upgrade one minor at a time, to 1.36 first (kubernetes-version=1.36)"),
+    ("1.37", "1.36", "1.36 is older than 1.37.3: a downgrade is not possible"),
+    ("1.37", "1.37.1", "1.37.1 is older than 1.37.3: a downgrade is not possible"),
+], ids=["skip-minor", "downgrade-minor", "downgrade-patch"])
+def test_refusals_come_before_any_change(tmp_path: Path, cluster: str, target: str, message: str) -> None:
+    host, _ = control_plane(tmp_path, cluster)
+    before, start = host.snapshot(), len(host.calls())
+    result = upgrade(host, target)
+    assert result.returncode == 1
+    assert f"[ERROR] upgrade refused: {message}" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert host.snapshot() == before
+    assert not [c for c in since(host, start) if not c.startswith(("kubectl --request-timeout", "dpkg-query"))]
+
+
+def test_an_unhealthy_cluster_and_a_newer_node_are_listed_and_refused(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "worker1 worker False v1.36.3", "worker2 worker Unknown v1.36.3", "worker3 worker True v1.37.0")
+    before = host.snapshot()
+    result = upgrade(host)
+    assert result.returncode == 1
+    assert "the cluster is not healthy: NotReady node(s) worker1 worker2" in result.stderr
+    assert "node worker3 runs kubelet v1.37.0, newer than the control plane's v1.36.3" in result.stderr
+    assert host.snapshot() == before
+
+
+def test_an_api_server_that_does_not_answer_is_refused(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/up", "down\n")
+    result = upgrade(host)
+    assert result.returncode == 1
+    assert "upgrade refused: the API server does not answer" in result.stderr
+
+
+def test_dry_run_upgrade_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "worker1 worker True v1.36.3")
+    before = host.snapshot()
+    result = host.run(render_script(kubernetes_version="1.37"), "dry-run", "upgrade")
+    assert result.returncode == 0, result.stderr
+    for line in ["+ 'apt-mark' 'unhold' 'kubeadm'", "+ 'kubeadm' 'upgrade' 'plan' 'v1.37.N'",
+                 "+ 'kubeadm' 'upgrade' 'apply' 'v1.37.N' '--yes'", "+ 'systemctl' 'restart' 'kubelet'",
+                 "+ 'kubectl' 'uncordon'", "Node worker1 (kubelet v1.36.3)"]:
+        assert line in result.stdout
+    assert host.snapshot() == before
+
+
+def test_a_second_control_plane_runs_kubeadm_upgrade_node(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/version", "v1.37.3\n")  # the first control plane applied already
+    start = len(host.calls())
+    result = upgrade(host)
+    assert result.returncode == 0, result.stderr
+    commands = since(host, start)
+    assert "kubeadm upgrade node" in commands
+    assert not [c for c in commands if c.startswith("kubeadm upgrade apply")]
+
+
+def worker(tmp_path: Path, version: str = "1.36.3") -> Machine:
+    node = Machine(tmp_path / "node")
+    result = node.run(render_script(JOIN, kubernetes_version=version), *join_flags())
+    assert result.returncode == 0, result.stderr
+    return node
+
+
+def test_a_node_upgrades_to_the_control_planes_version(tmp_path: Path) -> None:
+    node = worker(tmp_path)
+    node.write(f"{CLUSTER}/version", "v1.37.2\n")  # what the API server reports
+    start = len(node.calls())
+    result = node.run(render_script(JOIN, kubernetes_version="1.37"), "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert in_order(since(node, start), [
+        "kubectl --kubeconfig /etc/kubernetes/kubelet.conf --request-timeout=10s get --raw /version",
+        "apt-mark unhold kubeadm",
+        "apt-get install -y -q --no-install-recommends kubeadm=1.37.2-*",  # the control plane's patch, not newer
+        "kubeadm upgrade node",
+        "apt-get install -y -q --no-install-recommends kubelet=1.37.2-* kubectl=1.37.2-*",
+        "systemctl daemon-reload",
+        "systemctl restart kubelet",
+    ]) == []
+    assert "on the control plane, run: kubectl uncordon" in result.stderr
+
+
+def test_a_node_never_goes_past_the_control_plane(tmp_path: Path) -> None:
+    node = worker(tmp_path)
+    before = node.snapshot()
+    result = node.run(render_script(JOIN, kubernetes_version="1.37.3"), "upgrade")  # the API server runs 1.36.3
+    assert result.returncode == 1
+    assert "1.37.3 is newer than the control plane's v1.36.3: upgrade the control plane first" in result.stderr
+    assert node.snapshot() == before
