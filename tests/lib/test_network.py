@@ -290,7 +290,7 @@ def test_troubleshoot_on_a_healthy_single_host_without_the_dns_cache(machine) ->
 
 @pytest.mark.parametrize("template", ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2"])
 def test_the_preflight_action_warns_about_a_firewall_that_forces_sleeve(machine, template: str) -> None:
-    from tests.lib.test_weave import IPTABLES_DROPS
+    from tests.lib.test_weave_host import IPTABLES_DROPS
 
     machine.write("/usr/local/sbin/iptables-save", f"#!/bin/sh\ncat <<'EOF'\n{IPTABLES_DROPS}EOF\n", 0o755)
     result = machine.run(render_script(template), "preflight")
