@@ -364,3 +364,42 @@ def test_the_preflight_action_warns_about_a_firewall_that_forces_sleeve(machine,
     assert result.returncode == 0, result.stderr
     assert "[WARN] preflight warning: weave ESP: local firewall rules drop IPSec ESP (IP protocol 50)" in result.stderr
     assert "[WARN] preflight warning: weave UDP: local firewall rules drop UDP 6783/6784" in result.stderr
+
+
+def test_ipvs_mode_loads_and_persists_its_modules_and_is_called_deprecated(machine) -> None:
+    result = machine.run(render_script(kube_proxy_mode="ipvs"))
+    assert result.returncode == 0, result.stderr
+    assert machine.read("/etc/modules-load.d/kubeinit.conf").splitlines()[1:] == [
+        "overlay", "br_netfilter", "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"]
+    assert "modprobe ip_vs" in machine.commands()
+    assert ("[WARN] preflight warning: kube-proxy mode: ipvs is deprecated from Kubernetes 1.35 (KEP-5495) and will be "
+            "removed -> use kube-proxy-mode=nftables (GA since 1.33) or iptables") in result.stderr
+    assert "ip_vs" not in (machine.run(render_script(), "dry-run").stdout)  # iptables mode: none of it
+
+
+def test_a_re_run_keeps_the_pod_network_and_weave_version_unless_named(machine) -> None:
+    # issue #13 defect 3: `bash -s nodelocal-dnscache` on the plain URL re-applied Weave with the
+    # default pod network and version, splitting the hosts and downgrading Weave.
+    first = machine.run(render_script(pod_cidr="10.244.0.0/16", weave_version="2.8.1"))
+    assert first.returncode == 0, first.stderr
+    again = machine.run(render_script(), "nodelocal-dnscache")  # neither named
+    assert again.returncode == 0, again.stderr
+    [*_, (_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert env_of(daemonset, "weave")["IPALLOC_RANGE"]["value"] == "10.244.0.0/16"
+    assert container(daemonset, "weave")["image"] == "docker.io/weaveworks/weave-kube:2.8.1"
+    assert "pod network: keeping the cluster's 10.244.0.0/16 (pod-cidr not given on this run)" in again.stderr
+    assert "Weave Net: keeping the running 2.8.1 (docker.io/weaveworks; weave-version not given on this run)" in again.stderr
+
+    daemonsets = len(applied(machine, "DaemonSet", "weave-net"))
+    refused = machine.run(render_script(), "pod-cidr=10.32.0.0/12")  # named: refused, nothing applied
+    assert refused.returncode == 1
+    assert ("pod-cidr=10.32.0.0/12: this cluster's pod network is 10.244.0.0/16, and a running cluster cannot "
+            "change it") in refused.stderr
+    assert len(applied(machine, "DaemonSet", "weave-net")) == daemonsets
+
+    upgrade = machine.run(render_script(), "weave-version=2.9.0")  # named: made, and explained
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "Weave Net 2.8.1 -> 2.9.0: the weave-net pods are replaced one by one" in upgrade.stderr
+    [*_, (_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert container(daemonset, "weave-npc")["image"] == "docker.io/rajchaudhuri/weave-npc:2.9.0"
+    assert env_of(daemonset, "weave")["IPALLOC_RANGE"]["value"] == "10.244.0.0/16"
