@@ -255,7 +255,7 @@ def test_nftables_mode_runs_the_cache_on_the_link_local_address_and_switches_aft
 
 ROLLOUT_OK = r"""  *"rollout status"*) echo "daemon set successfully rolled out"; exit 0 ;;"""
 ROLLOUT_CACHE_FAILS = r"""  *"rollout status"*node-local-dns*) echo 'error: timed out waiting for the condition' >&2; exit 1 ;;
-  *"get pods -l k8s-app=node-local-dns"*jsonpath*) echo "node-local-dns-4xq9z node1 Running node-cache=false/CrashLoopBackOff,"; exit 0 ;;
+  *"get pods -l k8s-app=node-local-dns"*jsonpath*) echo "node-local-dns-4xq9z|node1|Running|node-cache=false/CrashLoopBackOff,"; exit 0 ;;
 """ + ROLLOUT_OK
 
 

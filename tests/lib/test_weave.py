@@ -3,6 +3,7 @@ log lines (the host-side preflight is in test_weave_host.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,39 @@ def test_a_single_host_has_no_peers_yet_and_is_told_how_to_check_later(script) -
     assert result.returncode == 0
     assert "No peers yet: this is the only Weave Net host. After another host joins, check again:" in result.stdout
     assert "kubectl -n kube-system exec POD -c weave -- /home/weave/weave --local status [connections]" in result.stdout
+
+
+# --- rollout waits -------------------------------------------------------------------------------
+ROLLING = r"""case "$*" in
+  *"get nodes -o name"*) for i in $(seq 1 ${NODES:-1}); do echo node/node$i; done ;;
+  *"rollout status"*) [ "${ROLLOUT:-ok}" = ok ] && echo 'daemon set "weave-net" successfully rolled out' && exit 0
+    echo 'error: timed out waiting for the condition' >&2; exit 1 ;;
+  *"get pods -l name=weave-net"*) printf '%s\n' \
+    "weave-net-2k8hd|node1|Running|weave=true/,weave-npc=true/," \
+    "weave-net-7xq2m|node7|Running|weave=false/CrashLoopBackOff,weave-npc=true/," \
+    "weave-net-9vbnc||Pending|" ;;
+esac
+"""
+
+
+def rollout(tmp_path: Path, **env: str):
+    from tests.support import Stubs
+
+    stubs = Stubs(tmp_path / "bin", ["kubectl"], {"kubectl": ROLLING})
+    return call(render_script(), "network_rollout", "weave-net", "name=weave-net", env={**stubs.env(), **env}), stubs
+
+
+def test_rollout_waits_grow_with_the_nodes(tmp_path: Path) -> None:
+    # issue #13 defect 6: a fixed 300 s is too short for one-by-one rollouts over many nodes.
+    result, stubs = rollout(tmp_path, NODES="12")
+    assert result.returncode == 0, result.stderr
+    assert ["kubectl", "-n", "kube-system", "rollout", "status", "daemonset/weave-net", "--timeout=840s"] in stubs.calls()
+
+
+def test_an_unfinished_rollout_says_what_is_still_rolling(tmp_path: Path) -> None:
+    result, _ = rollout(tmp_path, NODES="3", ROLLOUT="timeout")
+    assert result.returncode == 1
+    assert "weave-net is not rolled out after 300s (3 node(s)); still rolling:" in result.stderr
+    assert "pod weave-net-7xq2m on node7: Running, containers weave=false/CrashLoopBackOff,weave-npc=true/" in result.stderr
+    assert "pod weave-net-9vbnc on no node yet: Pending" in result.stderr
+    assert "weave-net-2k8hd" not in result.stderr  # ready: not rolling
