@@ -403,3 +403,40 @@ def test_a_re_run_keeps_the_pod_network_and_weave_version_unless_named(machine) 
     [*_, (_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
     assert container(daemonset, "weave-npc")["image"] == "docker.io/rajchaudhuri/weave-npc:2.9.0"
     assert env_of(daemonset, "weave")["IPALLOC_RANGE"]["value"] == "10.244.0.0/16"
+
+
+def iptables_says(machine, line: str) -> None:
+    """The host's `iptables -V` (tests/support/fixtures/iptables-version.txt has each distribution's)."""
+    machine.write("/usr/local/sbin/iptables", f"#!/bin/sh\n[ \"$1\" = -V ] && echo '{line}'\n", 0o755)
+
+
+@pytest.mark.parametrize(("line", "backend"), [("iptables v1.8.9 (nf_tables)", "nft"), ("iptables v1.8.9 (legacy)", "legacy")],
+                         ids=["nf_tables-host", "legacy-host"])
+def test_the_install_tells_weave_the_hosts_iptables_backend(machine, line: str, backend: str) -> None:
+    iptables_says(machine, line)
+    result = machine.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert f"preflight pass:    iptables: 1.8.9 ({backend}): Weave runs with IPTABLES_BACKEND={backend}" in result.stderr
+    [(_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert env_of(daemonset, "weave")["IPTABLES_BACKEND"]["value"] == backend
+    assert env_of(daemonset, "weave-npc")["IPTABLES_BACKEND"]["value"] == backend
+
+
+def test_weave_2_8_1_on_an_nf_tables_host_stops_before_any_change(machine) -> None:
+    # issue #13 defect 1: 2.8.1's iptables 1.8.3 breaks the rules of iptables-nft 1.8.8+ hosts.
+    iptables_says(machine, "iptables v1.8.9 (nf_tables)")
+    refused = machine.run(render_script(weave_version="2.8.1"))
+    assert refused.returncode == 1
+    assert "preflight FAIL:    weave version: Weave Net 2.8.1 carries iptables 1.8.3" in refused.stderr
+    assert machine.calls() == [] and machine.changes() == {}  # nothing installed, nothing written
+    forced = machine.run(render_script(weave_version="2.8.1"), "force")
+    assert forced.returncode == 0, forced.stderr
+    [(_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert container(daemonset, "weave")["image"] == "docker.io/weaveworks/weave-kube:2.8.1"
+
+
+def test_weave_2_8_1_runs_on_a_legacy_host(machine) -> None:
+    iptables_says(machine, "iptables v1.8.9 (legacy)")
+    result = machine.run(render_script(weave_version="2.8.1"))
+    assert result.returncode == 0, result.stderr
+    assert "weave version" not in result.stderr
