@@ -61,6 +61,7 @@ case "$*" in
   *"rollout status"*) echo "daemon set successfully rolled out"; exit 0 ;;
   *"get pods -l name=weave-net"*) echo "weave-net-x7k2p node1"; exit 0 ;;
   *"get pods -l k8s-app=node-local-dns"*) echo "node-local-dns-4xq9z   1/1     Running   0          2m"; exit 0 ;;
+  *"logs weave-net-"*"-c weave"*) cat $K/weave.log 2>/dev/null; exit 0 ;;  # Weave's log, when a test gives one
   *"--local status connections"*) cat $K/connections; exit 0 ;;
   *"--local status"*) cat $K/status; exit 0 ;;
 esac
@@ -302,8 +303,10 @@ MIXED = samples.ENCRYPTED_FASTDP + samples.ENCRYPTED_SLEEVE + samples.DOCS_CONNE
 
 @pytest.mark.parametrize("how", ["route", "action"])
 def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how: str) -> None:
-    machine.write(f"{KUBE}/connections", MIXED)
-    machine.write(f"{KUBE}/nodes", "node1 10.3.87.46 6.1.0-27-amd64\nnode2 192.168.48.15 6.1.0-27-amd64\n")
+    machine.write(f"{KUBE}/connections", MIXED + samples.SLEEVE_MTU)
+    machine.write(f"{KUBE}/weave.log", samples.SLEEVE_MTU_LOG)
+    machine.write(f"{KUBE}/nodes", "node1 10.3.87.46 6.1.0-27-amd64\nnode2 192.168.48.15 6.1.0-27-amd64\n"
+                  "node3 10.20.30.40 6.1.0-27-amd64\n")
     machine.write(f"{KUBE}/nodelocaldns.yaml", "deployed\n")
     if how == "route":
         result = machine.run(render_script("scripts/kubernetes-troubleshoot.sh.j2"))
@@ -313,20 +316,23 @@ def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how
     out = result.stdout
     assert "$ kubectl -n kube-system exec weave-net-x7k2p -c weave -- /home/weave/weave --local status\n" in out
     assert "$ kubectl -n kube-system exec weave-net-x7k2p -c weave -- /home/weave/weave --local status connections\n" in out
-    assert "Established connections: 4 (encrypted 4, fastdp 3, sleeve 1)" in out
+    assert "Established connections: 5 (encrypted 4, fastdp 3, sleeve 2)" in out
+    assert "    INFO: 2016/11/09 14:30:25.979501 sleeve ->[10.20.30.40:6783|56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)]: " \
+        "Effective MTU verified at 1438\n" in out  # Weave's own words about the sleeve link
     assert "  10.91.141.84:40536 (x01badaapp41a.vsi.uat.dbs.com)\n" in out
     assert "192.168.48.15:6783 failed: dial tcp4 192.168.48.15:6783: no route to host" in out
     assert "Ready on 1 of 1 nodes." in out
     for node in ("node1", "node2"):
         assert f"{node}: DNS resolves kubernetes.default.svc.cluster.local through 169.254.20.10 (NodeLocal DNSCache)" in out
-    assert "  node1 -> node2: ok\n  node2 -> node1: ok\n" in out
+    assert "  node1 -> node2: ok\n" in out and "  node3 -> node1: ok\n" in out
     assert "1 of 3 checks found problems" in out
     exec_calls = [c for c in machine.calls() if c[:4] == ["kubectl", "-n", "kube-system", "exec"]]
     assert [c[-1] for c in exec_calls] == ["status", "connections"] * 1
     # It changes nothing but its own test pods and Service, removed afterwards.
     created = [(o["kind"], o["metadata"]["name"]) for i, c in enumerate(machine.calls()) if c[:2] == ["kubectl", "apply"]
                for o in yaml.safe_load_all(machine.stubs.stdin(i)) if o]
-    assert created == [("Pod", "kubeinit-net-0"), ("Pod", "kubeinit-net-1"), ("Service", "kubeinit-net-test")]
+    assert created == [("Pod", "kubeinit-net-0"), ("Pod", "kubeinit-net-1"), ("Pod", "kubeinit-net-2"),
+                       ("Service", "kubeinit-net-test")]
     assert machine.commands()[-2:] == [
         "kubectl -n default delete pod,service -l app=kubeinit-net-test --ignore-not-found --wait=false",
         "kubectl -n default delete service kubeinit-net-test --ignore-not-found --wait=false"]
