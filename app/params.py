@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 KUBERNETES_MINORS = ("1.35", "1.36", "1.37")
 WEAVE_VERSIONS = ("2.8.1", "2.9.0")
+WEAVE_DEFAULT = "2.9.0"  # 2.8.1's iptables 1.8.3 breaks on iptables-nft >= 1.8.8 hosts (weaveworks/weave#3968)
+KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
+# NodeLocal DNSCache's address: link-local only, which no host or pod uses (node-cache binds it on
+# every node, so any other address would be taken from its real owner).
+LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -151,7 +156,7 @@ class Options(BaseModel):
         "race behind 5 s DNS stalls (kubernetes/kubernetes#56903).",
         group="DNS", label="NodeLocal DNS cache",
     )
-    nodelocal_address: Annotated[str, IPV4] = _opt("169.254.20.10", "Link-local address NodeLocal DNSCache listens on, on every node.",
+    nodelocal_address: Annotated[str, IPV4] = _opt("169.254.20.10", "Link-local address (169.254.0.0/16) NodeLocal DNSCache listens on, on every node.",
         group="DNS", label="NodeLocal DNS cache address", advanced=True,
     )
     kubernetes_version: Annotated[str, VERSION] = _opt(KUBERNETES_MINORS[-1], "Kubernetes minor (newest patch) or exact patch to install: "
@@ -167,14 +172,17 @@ class Options(BaseModel):
     cluster_domain: Annotated[str, DOMAIN] = _opt("cluster.local", "Cluster DNS domain.",
         group="DNS", label="Cluster domain", advanced=True,
     )
-    kube_proxy_mode: Annotated[str, Spec("choice", "MODE", _choice(("iptables", "ipvs")), ("iptables", "ipvs"))] = _opt("iptables", "kube-proxy mode: iptables or ipvs.",
+    kube_proxy_mode: Annotated[str, Spec("choice", "MODE", _choice(KUBE_PROXY_MODES), KUBE_PROXY_MODES)] = _opt("iptables", "kube-proxy mode: iptables, ipvs (deprecated from Kubernetes 1.35, KEP-5495) or "
+        "nftables (GA since 1.33).",
         group="Kubernetes", label="kube-proxy mode", advanced=True,
     )
-    weave_version: Annotated[str, Spec("choice", "VERSION", _choice(WEAVE_VERSIONS), WEAVE_VERSIONS)] = _opt(WEAVE_VERSIONS[0], "Weave Net release: 2.8.1 (upstream weaveworks images, the last "
-        "upstream release) or 2.9.0 (the maintained rajchaudhuri fork).",
+    weave_version: Annotated[str, Spec("choice", "VERSION", _choice(WEAVE_VERSIONS), WEAVE_VERSIONS)] = _opt(WEAVE_DEFAULT, "Weave Net release: 2.9.0 (the maintained rajchaudhuri fork, "
+        "iptables-nft aware) or 2.8.1 (the last upstream weaveworks release: refused on iptables-nft 1.8.8+ hosts "
+        "unless forced).",
         group="Pod network and encryption", label="Weave Net version",
     )
-    weave_mtu: Annotated[int | None, Spec("int", "BYTES", r"^[1-9][0-9]{0,4}$", minimum=576, maximum=9000, optional=True)] = _opt(None, "MTU of Weave's interface; empty lets Weave choose (1376).",
+    weave_mtu: Annotated[int | None, Spec("int", "BYTES", r"^[1-9][0-9]{0,4}$", minimum=576, maximum=9000, optional=True)] = _opt(None, "MTU of Weave's interface; empty lets Weave choose (1376). Preflight checks "
+        "that the host's uplink carries it plus Weave's encapsulation.",
         group="Pod network and encryption", label="Weave Net MTU", advanced=True,
     )
     private_address: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address.",
@@ -213,6 +221,9 @@ class Options(BaseModel):
         if services.num_addresses < 16:
             raise OptionError([("service_cidr", f"{services} is too small: cluster DNS is its 10th address")])
         local = ipaddress.IPv4Address(self.nodelocal_address)
+        if local not in LINK_LOCAL:
+            raise OptionError([("nodelocal_address", f"{local} is not link-local (169.254.0.0/16): node-cache "
+                                "would take it over on every node")])
         for name, network in (("pod_cidr", pods), ("service_cidr", services)):
             if local in network:
                 raise OptionError([("nodelocal_address", f"{local} lies inside {name} {network}")])
@@ -383,12 +394,16 @@ ACTIONS: tuple[Action, ...] = (
     Action("manifests", "Print the Kubernetes manifests the installer applies, settings resolved (kube-proxy mode "
            "and cluster DNS address from the running cluster when one answers, else from the options). "
            "Needs no root, changes nothing."),
-    Action("troubleshoot", "Check Weave Net (weave status and status connections in a weave-net pod), the NodeLocal "
-           "DNSCache pods and an in-cluster DNS lookup, and explain the results. Starts one short-lived test pod."),
-    Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports) and exit. "
-           "Changes nothing."),
-    Action("reset", "Undo the install: kubeadm reset, CNI config, the added repositories, sysctl and module "
-           "files; restores the swap lines of /etc/fstab. Asks first unless given yes."),
+    Action("troubleshoot", "Check every weave-net pod (weave status and status connections, quoting Weave's log for "
+           "sleeve or failed links), the NodeLocal DNSCache pods, and the pod network end to end: a short-lived test "
+           "pod on each node, pod to pod across every pair, pod to Service, DNS; explain the results. The test pods "
+           "are removed afterwards."),
+    Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports, and Weave's: "
+           "iptables backend, firewall, kernel, modules, MTU, routes, peers) and exit. Changes nothing."),
+    Action("reset", "Undo the install: kubeadm reset first, then Weave's traces, kube-proxy's and Weave's iptables "
+           "chains, IPVS tables, kube-ipvs0 and the nodelocaldns interface, CNI config, the added repositories, "
+           "sysctl and module files; restores the swap lines of /etc/fstab. A step that fails warns and the rest "
+           "goes on; the end lists what was left. Asks first unless given yes."),
     Action("upgrade", "Upgrade this host to kubernetes-version, one minor at a time: on a control plane kubeadm "
            "upgrade plan and apply (node on the others), packages, drain, kubelet restart, uncordon, then the "
            "network; on a node (kubernetes-node-join) kubeadm upgrade node, never past the control plane. "

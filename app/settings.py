@@ -135,9 +135,10 @@ class Settings(BaseSettings):
         "the public key. Unset: no signatures.",
     )
     dns_test_image: str = Field(
-        "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.3",
+        "registry.k8s.io/e2e-test-images/agnhost:2.53",
         pattern=IMAGE_RE,
-        description="Image of the short-lived pod the troubleshoot script runs nslookup in.",
+        description="Image of the short-lived test pods of the connectivity check (after install and in "
+        "troubleshoot): Kubernetes' e2e agnhost, which serves its name (netexec) and has curl and nslookup.",
     )
 
     @field_validator("image_registry_mirrors")

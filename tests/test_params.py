@@ -115,8 +115,15 @@ def test_cluster_dns_needs_room_in_the_service_range():
 
 
 def test_nodelocal_address_may_not_sit_inside_a_cluster_range():
-    [(name, reason)] = problems([("nodelocal_address", "10.96.0.10")])
-    assert name == "nodelocal_address" and "service_cidr" in reason
+    [(name, reason)] = problems([("nodelocal_address", "169.254.20.10"), ("pod_cidr", "169.254.0.0/16")])
+    assert name == "nodelocal_address" and "pod_cidr" in reason
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "127.0.0.1", "0.0.0.0", "10.96.0.10", "169.255.0.1"])
+def test_nodelocal_address_is_link_local_only(address):
+    # node-cache binds it on every node: any other address would be taken from its owner (issue #13)
+    [(name, reason)] = problems([("nodelocal_address", address)])
+    assert name == "nodelocal_address" and "not link-local (169.254.0.0/16)" in reason
 
 
 @pytest.mark.parametrize(
@@ -125,7 +132,7 @@ def test_nodelocal_address_may_not_sit_inside_a_cluster_range():
         ("kubernetes_version", "1.34"),
         ("kubernetes_version", "1.37.x"),
         ("kubernetes_version", "v1.37"),
-        ("kube_proxy_mode", "nftables"),
+        ("kube_proxy_mode", "userspace"),
         ("weave_version", "2.8.0"),
         ("cluster_domain", "Cluster.Local"),
         ("cluster_domain", "-bad.local"),
@@ -150,6 +157,7 @@ def test_each_kind_of_value_is_checked(name, value):
         ("kubernetes_version", "1.35", "1.35"),
         ("kubernetes_version", "1.37.2", "1.37.2"),
         ("kube_proxy_mode", "ipvs", "ipvs"),
+        ("kube_proxy_mode", "nftables", "nftables"),
         ("weave_version", "2.9.0", "2.9.0"),
         ("weave_mtu", "1400", 1400),
         ("weave_mtu", "", None),

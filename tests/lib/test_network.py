@@ -32,9 +32,28 @@ case "$*" in
     if grep -q '^  name: node-local-dns' "$stdin_file"; then cp "$stdin_file" $K/nodelocaldns.yaml; fi
     if grep -q '^  name: kubelet-config' "$stdin_file"; then sed '1,/^  kubelet: |/d; s/^    //' "$stdin_file" >$K/kubelet-config; fi
     exit 0 ;;
-  *"get daemonset weave-net"*)
+  *"get daemonset weave-net"*IPALLOC_RANGE*)
+    # the jsonpath weave_live asks for, answered from the applied manifest: "IMAGE|RANGE|PASSWORD|MTU"
     [ -e $K/weave.yaml ] || exit 0
-    if grep -q WEAVE_PASSWORD $K/weave.yaml; then echo "weave-net WEAVE_PASSWORD"; else echo "weave-net "; fi; exit 0 ;;
+    img=$(sed -n "s/^ *image: '\\(.*weave-kube:.*\\)'/\\1/p" $K/weave.yaml | sed -n 2p)
+    range=$(awk '/name: IPALLOC_RANGE/ {{getline; gsub(/.*value: "|"/, ""); print; exit}}' $K/weave.yaml)
+    pw=$(grep -o 'name: WEAVE_PASSWORD' $K/weave.yaml | sed 's/name: //')
+    mtu=$(awk '/name: WEAVE_MTU/ {{getline; gsub(/.*value: "|"/, ""); print; exit}}' $K/weave.yaml)
+    printf '%s|%s|%s|%s' "$img" "$range" "$pw" "$mtu"; exit 0 ;;
+  *"configmap kubeadm-config"*) [ ! -e /etc/kubeinit/kubeadm.yaml ] || sed -n '/^kind: ClusterConfiguration/,/^---/p' /etc/kubeinit/kubeadm.yaml; exit 0 ;;
+  *"get nodes"*InternalIP*) cat $K/nodes 2>/dev/null || echo "node1 10.0.0.5 6.1.0-27-amd64"; exit 0 ;;
+  *"get nodes"*unschedulable*) awk '{{print $1 " "}}' $K/nodes 2>/dev/null || echo "node1 "; exit 0 ;;
+  *"get pods -l app=kubeinit-net-test"*)  # the test pods, one a node, 10.32.0.5 onwards (agnhost netexec)
+    if [ -e $K/nodes ]; then awk '{{print "kubeinit-net-" NR-1 " " $1 " 10.32.0." NR+4}}' $K/nodes; else echo "kubeinit-net-0 node1 10.32.0.5"; fi
+    exit 0 ;;
+  *"get service kubeinit-net-test"*) printf 10.96.0.77; exit 0 ;;
+  *"exec kubeinit-net-"*"10.96.0.77:8080/hostname"*) printf kubeinit-net-0; exit 0 ;;
+  *"exec kubeinit-net-"*"/hostname"*)  # /hostname answers the pod's name
+    ip=${{*##*//}}; ip=${{ip%%:*}}; printf 'kubeinit-net-%s' $((${{ip##*.}} - 5)); exit 0 ;;
+  *"exec kubeinit-net-"*"/echo?msg="*) printf "%s" "${{*##*msg=}}"; exit 0 ;;
+  *"exec kubeinit-net-"*nslookup*169.254.20.10*) sed 's/10\\.96\\.0\\.10/169.254.20.10/' $K/nslookup; exit 0 ;;  # asked of the cache
+  *"exec kubeinit-net-"*nslookup*) cat $K/nslookup; exit 0 ;;
+  *"get daemonset node-local-dns"*"-o name"*) [ ! -e $K/nodelocaldns.yaml ] || echo daemonset.apps/node-local-dns; exit 0 ;;
   *"get daemonset node-local-dns"*) [ ! -e $K/nodelocaldns.yaml ] || echo "1 1"; exit 0 ;;
   *"configmap kube-proxy"*) printf 'kind: KubeProxyConfiguration\\nmode: "%s"\\n' "$(cat $K/proxy-mode 2>/dev/null)"; exit 0 ;;
   *"configmap kubelet-config"*) cat $K/kubelet-config; exit 0 ;;
@@ -42,10 +61,9 @@ case "$*" in
   *"rollout status"*) echo "daemon set successfully rolled out"; exit 0 ;;
   *"get pods -l name=weave-net"*) echo "weave-net-x7k2p node1"; exit 0 ;;
   *"get pods -l k8s-app=node-local-dns"*) echo "node-local-dns-4xq9z   1/1     Running   0          2m"; exit 0 ;;
+  *"logs weave-net-"*"-c weave"*) cat $K/weave.log 2>/dev/null; exit 0 ;;  # Weave's log, when a test gives one
   *"--local status connections"*) cat $K/connections; exit 0 ;;
   *"--local status"*) cat $K/status; exit 0 ;;
-  *"delete pod kubeinit-dns-test"*) exit 0 ;;
-  *"run kubeinit-dns-test"*) cat $K/nslookup; exit 0 ;;
 esac
 """
 # kubeadm's KubeletConfiguration, abridged (the kubelet-config ConfigMap and /var/lib/kubelet/config.yaml).
@@ -137,7 +155,14 @@ def test_encryption_off_has_no_secret_and_no_password_and_switching_on_warns(mac
     assert "WEAVE_PASSWORD" not in env_of(daemonset, "weave")
     assert "encryption disabled" in off.stderr
 
-    on = machine.run(render_script())  # the default: encrypted
+    # issue #13 defect 3: a re-run that does not name encrypt-network keeps what the cluster runs
+    kept = machine.run(render_script())  # the default is encrypted, but not named
+    assert kept.returncode == 0, kept.stderr
+    assert "Weave Net encryption: keeping it off as the cluster runs it (encrypt-network not given" in kept.stderr
+    assert secret_creations(machine) == []
+    assert "WEAVE_PASSWORD" not in env_of(applied(machine, "DaemonSet", "weave-net")[-1][1], "weave")
+
+    on = machine.run(render_script(), "encrypt-network=1")  # named: the change is made, and explained
     assert on.returncode == 0, on.stderr
     assert "Weave Net runs UNENCRYPTED on this cluster and this run turns encryption ON." in on.stderr
     assert "Peers must agree" in on.stderr
@@ -215,11 +240,44 @@ def test_ipvs_mode_points_the_kubelets_at_the_cache_once_and_reset_reverts_it(ma
     assert machine.commands().count("systemctl restart kubelet") == 1  # nothing left to change
     assert len(applied(machine, "ConfigMap", "kubelet-config")) == 1
 
-    reset = machine.run(script, "reset", "yes")
-    assert reset.returncode == 0, reset.stderr
-    assert machine.read("/var/lib/kubelet/config.yaml") == KUBELET_CONFIG
-    assert machine.read(f"{KUBE}/kubelet-config") == KUBELET_CONFIG
-    assert machine.commands().count("systemctl restart kubelet") == 2
+
+def test_nftables_mode_runs_the_cache_on_the_link_local_address_and_switches_after_rollout(machine) -> None:
+    # node-cache's iptables rules do not take the kube-dns address over from kube-proxy's nftables
+    # DNAT (kubernetes/dns#682): as in ipvs mode, only the link-local address, and clusterDNS after.
+    machine.write(f"{KUBE}/proxy-mode", "nftables")
+    result = machine.run(render_script(kube_proxy_mode="nftables", nodelocal_dnscache="1"))
+    assert result.returncode == 0, result.stderr
+    assert nodelocal(machine)["args"][:2] == ["-localip", "169.254.20.10"]
+    assert machine.read("/var/lib/kubelet/config.yaml") == KUBELET_CONFIG.replace("- 10.96.0.10", "- 169.254.20.10")
+    commands = machine.commands()
+    assert commands.index("kubectl -n kube-system rollout status daemonset/node-local-dns --timeout=300s") < \
+        commands.index("systemctl restart kubelet")
+
+
+ROLLOUT_OK = r"""  *"rollout status"*) echo "daemon set successfully rolled out"; exit 0 ;;"""
+ROLLOUT_CACHE_FAILS = r"""  *"rollout status"*node-local-dns*) echo 'error: timed out waiting for the condition' >&2; exit 1 ;;
+  *"get pods -l k8s-app=node-local-dns"*jsonpath*) echo "node-local-dns-4xq9z|node1|Running|node-cache=false/CrashLoopBackOff,"; exit 0 ;;
+""" + ROLLOUT_OK
+
+
+def test_a_failed_cache_rollout_leaves_the_kubelets_on_kube_dns(tmp_path: Path) -> None:
+    # issue #13 defect 4: init pointed every kubelet at the cache; a cache that never came up left
+    # pods without DNS. Now init writes kube-dns, and the switch waits for a ready cache.
+    from tests.support.rootfs import DEFAULT_BEHAVIOUR, Machine
+
+    assert ROLLOUT_OK in NETWORK_KUBECTL
+    failing = NETWORK_KUBECTL.replace(ROLLOUT_OK, ROLLOUT_CACHE_FAILS)
+    m = Machine(tmp_path, behaviour={"kubectl": failing + DEFAULT_BEHAVIOUR["kubectl"]})
+    m.write(f"{KUBE}/status", samples.ENCRYPTED_STATUS)
+    m.write(f"{KUBE}/connections", samples.SINGLE_HOST)
+    m.write(f"{KUBE}/proxy-mode", "ipvs")
+    result = m.run(render_script(kube_proxy_mode="ipvs", nodelocal_dnscache="1"))
+    assert result.returncode != 0
+    assert "the kubelets keep kube-dns (10.96.0.10): they are pointed at the cache only once it is ready" in result.stderr
+    assert "node-local-dns is not rolled out after 300s (1 node(s)); still rolling:" in result.stderr
+    assert "pod node-local-dns-4xq9z on node1: Running, containers node-cache=false/CrashLoopBackOff" in result.stderr
+    assert '- "10.96.0.10"' in m.read("/etc/kubeinit/kubeadm.yaml")  # clusterDNS at init
+    assert not any(c.startswith("systemctl restart kubelet") for c in m.commands())
 
 
 def test_nodelocal_dnscache_on_a_re_run_adds_the_cache_and_keeps_the_rest(machine) -> None:
@@ -245,7 +303,10 @@ MIXED = samples.ENCRYPTED_FASTDP + samples.ENCRYPTED_SLEEVE + samples.DOCS_CONNE
 
 @pytest.mark.parametrize("how", ["route", "action"])
 def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how: str) -> None:
-    machine.write(f"{KUBE}/connections", MIXED)
+    machine.write(f"{KUBE}/connections", MIXED + samples.SLEEVE_MTU)
+    machine.write(f"{KUBE}/weave.log", samples.SLEEVE_MTU_LOG)
+    machine.write(f"{KUBE}/nodes", "node1 10.3.87.46 6.1.0-27-amd64\nnode2 192.168.48.15 6.1.0-27-amd64\n"
+                  "node3 10.20.30.40 6.1.0-27-amd64\n")
     machine.write(f"{KUBE}/nodelocaldns.yaml", "deployed\n")
     if how == "route":
         result = machine.run(render_script("scripts/kubernetes-troubleshoot.sh.j2"))
@@ -255,15 +316,27 @@ def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how
     out = result.stdout
     assert "$ kubectl -n kube-system exec weave-net-x7k2p -c weave -- /home/weave/weave --local status\n" in out
     assert "$ kubectl -n kube-system exec weave-net-x7k2p -c weave -- /home/weave/weave --local status connections\n" in out
-    assert "Established connections: 4 (encrypted 4, fastdp 3, sleeve 1)" in out
+    assert "Established connections: 5 (encrypted 4, fastdp 3, sleeve 2)" in out
+    assert "    INFO: 2016/11/09 14:30:25.979501 sleeve ->[10.20.30.40:6783|56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)]: " \
+        "Effective MTU verified at 1438\n" in out  # Weave's own words about the sleeve link
     assert "  10.91.141.84:40536 (x01badaapp41a.vsi.uat.dbs.com)\n" in out
     assert "192.168.48.15:6783 failed: dial tcp4 192.168.48.15:6783: no route to host" in out
     assert "Ready on 1 of 1 nodes." in out
-    assert "Resolved through 10.96.0.10: pods resolve cluster names." in out
+    for node in ("node1", "node2"):
+        assert f"{node}: DNS resolves kubernetes.default.svc.cluster.local through 169.254.20.10 (NodeLocal DNSCache)" in out
+    assert "  node1 -> node2: ok\n" in out and "  node3 -> node1: ok\n" in out
     assert "1 of 3 checks found problems" in out
     exec_calls = [c for c in machine.calls() if c[:4] == ["kubectl", "-n", "kube-system", "exec"]]
-    assert [c[-1] for c in exec_calls] == ["status", "connections"]
-    assert not any(c[:2] == ["kubectl", "apply"] or c[:2] == ["kubectl", "create"] for c in machine.calls())
+    assert [c[-1] for c in exec_calls] == ["status", "connections"] * 1
+    # It changes nothing but its own test pods and Service, removed afterwards.
+    created = [(o["kind"], o["metadata"]["name"]) for i, c in enumerate(machine.calls()) if c[:2] == ["kubectl", "apply"]
+               for o in yaml.safe_load_all(machine.stubs.stdin(i)) if o]
+    assert created == [("Pod", "kubeinit-net-0"), ("Pod", "kubeinit-net-1"), ("Pod", "kubeinit-net-2"),
+                       ("Service", "kubeinit-net-test")]
+    assert machine.commands()[-2:] == [
+        "kubectl -n default delete pod,service -l app=kubeinit-net-test --ignore-not-found --wait=false",
+        "kubectl -n default delete service kubeinit-net-test --ignore-not-found --wait=false"]
+    assert not any(c[:2] == ["kubectl", "create"] for c in machine.calls())
 
 
 WEAVE_TRACES = ["/var/lib/weave/weave-netdata.db", "/etc/cni/net.d/10-weave.conflist", "/opt/cni/bin/weave-net",
@@ -290,10 +363,86 @@ def test_troubleshoot_on_a_healthy_single_host_without_the_dns_cache(machine) ->
 
 @pytest.mark.parametrize("template", ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2"])
 def test_the_preflight_action_warns_about_a_firewall_that_forces_sleeve(machine, template: str) -> None:
-    from tests.lib.test_weave import IPTABLES_DROPS
+    from tests.lib.test_weave_host import IPTABLES_DROPS
 
     machine.write("/usr/local/sbin/iptables-save", f"#!/bin/sh\ncat <<'EOF'\n{IPTABLES_DROPS}EOF\n", 0o755)
     result = machine.run(render_script(template), "preflight")
     assert result.returncode == 0, result.stderr
     assert "[WARN] preflight warning: weave ESP: local firewall rules drop IPSec ESP (IP protocol 50)" in result.stderr
     assert "[WARN] preflight warning: weave UDP: local firewall rules drop UDP 6783/6784" in result.stderr
+
+
+def test_ipvs_mode_loads_and_persists_its_modules_and_is_called_deprecated(machine) -> None:
+    result = machine.run(render_script(kube_proxy_mode="ipvs"))
+    assert result.returncode == 0, result.stderr
+    assert machine.read("/etc/modules-load.d/kubeinit.conf").splitlines()[1:] == [
+        "overlay", "br_netfilter", "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"]
+    assert "modprobe ip_vs" in machine.commands()
+    assert ("[WARN] preflight warning: kube-proxy mode: ipvs is deprecated from Kubernetes 1.35 (KEP-5495) and will be "
+            "removed -> use kube-proxy-mode=nftables (GA since 1.33) or iptables") in result.stderr
+    assert "ip_vs" not in (machine.run(render_script(), "dry-run").stdout)  # iptables mode: none of it
+
+
+def test_a_re_run_keeps_the_pod_network_and_weave_version_unless_named(machine) -> None:
+    # issue #13 defect 3: `bash -s nodelocal-dnscache` on the plain URL re-applied Weave with the
+    # default pod network and version, splitting the hosts and downgrading Weave.
+    first = machine.run(render_script(pod_cidr="10.244.0.0/16", weave_version="2.8.1"))
+    assert first.returncode == 0, first.stderr
+    again = machine.run(render_script(), "nodelocal-dnscache")  # neither named
+    assert again.returncode == 0, again.stderr
+    [*_, (_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert env_of(daemonset, "weave")["IPALLOC_RANGE"]["value"] == "10.244.0.0/16"
+    assert container(daemonset, "weave")["image"] == "docker.io/weaveworks/weave-kube:2.8.1"
+    assert "pod network: keeping the cluster's 10.244.0.0/16 (pod-cidr not given on this run)" in again.stderr
+    assert "Weave Net: keeping the running 2.8.1 (docker.io/weaveworks; weave-version not given on this run)" in again.stderr
+
+    daemonsets = len(applied(machine, "DaemonSet", "weave-net"))
+    refused = machine.run(render_script(), "pod-cidr=10.32.0.0/12")  # named: refused, nothing applied
+    assert refused.returncode == 1
+    assert ("pod-cidr=10.32.0.0/12: this cluster's pod network is 10.244.0.0/16, and a running cluster cannot "
+            "change it") in refused.stderr
+    assert len(applied(machine, "DaemonSet", "weave-net")) == daemonsets
+
+    upgrade = machine.run(render_script(), "weave-version=2.9.0")  # named: made, and explained
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "Weave Net 2.8.1 -> 2.9.0: the weave-net pods are replaced one by one" in upgrade.stderr
+    [*_, (_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert container(daemonset, "weave-npc")["image"] == "docker.io/rajchaudhuri/weave-npc:2.9.0"
+    assert env_of(daemonset, "weave")["IPALLOC_RANGE"]["value"] == "10.244.0.0/16"
+
+
+def iptables_says(machine, line: str) -> None:
+    """The host's `iptables -V` (tests/support/fixtures/iptables-version.txt has each distribution's)."""
+    machine.write("/usr/local/sbin/iptables", f"#!/bin/sh\n[ \"$1\" = -V ] && echo '{line}'\n", 0o755)
+
+
+@pytest.mark.parametrize(("line", "backend"), [("iptables v1.8.9 (nf_tables)", "nft"), ("iptables v1.8.9 (legacy)", "legacy")],
+                         ids=["nf_tables-host", "legacy-host"])
+def test_the_install_tells_weave_the_hosts_iptables_backend(machine, line: str, backend: str) -> None:
+    iptables_says(machine, line)
+    result = machine.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert f"preflight pass:    iptables: 1.8.9 ({backend}): Weave runs with IPTABLES_BACKEND={backend}" in result.stderr
+    [(_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert env_of(daemonset, "weave")["IPTABLES_BACKEND"]["value"] == backend
+    assert env_of(daemonset, "weave-npc")["IPTABLES_BACKEND"]["value"] == backend
+
+
+def test_weave_2_8_1_on_an_nf_tables_host_stops_before_any_change(machine) -> None:
+    # issue #13 defect 1: 2.8.1's iptables 1.8.3 breaks the rules of iptables-nft 1.8.8+ hosts.
+    iptables_says(machine, "iptables v1.8.9 (nf_tables)")
+    refused = machine.run(render_script(weave_version="2.8.1"))
+    assert refused.returncode == 1
+    assert "preflight FAIL:    weave version: Weave Net 2.8.1 carries iptables 1.8.3" in refused.stderr
+    assert machine.calls() == [] and machine.changes() == {}  # nothing installed, nothing written
+    forced = machine.run(render_script(weave_version="2.8.1"), "force")
+    assert forced.returncode == 0, forced.stderr
+    [(_, daemonset)] = applied(machine, "DaemonSet", "weave-net")
+    assert container(daemonset, "weave")["image"] == "docker.io/weaveworks/weave-kube:2.8.1"
+
+
+def test_weave_2_8_1_runs_on_a_legacy_host(machine) -> None:
+    iptables_says(machine, "iptables v1.8.9 (legacy)")
+    result = machine.run(render_script(weave_version="2.8.1"))
+    assert result.returncode == 0, result.stderr
+    assert "weave version" not in result.stderr

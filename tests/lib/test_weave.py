@@ -1,5 +1,5 @@
-"""What users read about their network: the Weave summary on real `weave status` output, and the
-sleeve preflight on real firewall rule listings (iptables-save, nft list ruleset)."""
+"""What users read about their network: the Weave report on real `weave status` output and Weave's own
+log lines (the host-side preflight is in test_weave_host.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ import pytest
 
 from tests.support import weave_samples as samples
 from tests.support.network import call
-from app.params import Options
-from app.rendering import ENVIRONMENT, context
-from app.settings import Settings
-from tests.support import BASE_URL, render_script
+from tests.support import render_script
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +17,8 @@ def script() -> str:
     return render_script()
 
 
-def report(script: str, status: str, connections: str):
-    return call(script, "weave_report", status, connections)
+def report(script: str, status: str, connections: str, nodes: str = "", log: str = ""):
+    return call(script, "weave_report", status, connections, nodes, log)
 
 
 def test_encrypted_fastdp_is_all_good_and_the_self_connection_is_no_failure(script) -> None:
@@ -34,14 +31,58 @@ def test_encrypted_fastdp_is_all_good_and_the_self_connection_is_no_failure(scri
 
 
 def test_encrypted_sleeve_names_the_peer_and_the_likely_causes(script) -> None:
-    result = report(script, samples.ENCRYPTED_SLEEVE_STATUS, samples.ENCRYPTED_SLEEVE)
+    # The transcript's hosts run CentOS 7's kernel 3.10: that cause is named, with the node.
+    nodes = "x01badaapp40a 10.91.141.85 3.10.0-1160.el7.x86_64\nx01badaapp41a 10.91.141.84 3.10.0-1160.el7.x86_64\n"
+    result = report(script, samples.ENCRYPTED_SLEEVE_STATUS, samples.ENCRYPTED_SLEEVE, nodes)
     assert result.returncode == 1
     out = result.stdout
     assert "Established connections: 1 (encrypted 1, fastdp 0, sleeve 1)" in out
     assert "On sleeve, the slower user-space fallback:\n  10.91.141.84:40536 (x01badaapp41a.vsi.uat.dbs.com)\n" in out
-    for cause in ("kernel: encrypted fastdp needs Linux 4.2", "ESP blocked", "UDP 6784 blocked", "NAT", "MTU"):
+    assert ("kernel: encrypted fastdp needs Linux 4.2 or newer: x01badaapp40a (10.91.141.85) runs Linux "
+            "3.10.0-1160.el7.x86_64") in out
+    for cause in ("ESP blocked", "UDP 6784 blocked", "NAT", "MTU"):
         assert cause in out
     assert "Failing connections" not in out  # the only failure is Weave dialling itself
+
+
+def test_the_kernel_is_no_cause_on_current_kernels(script) -> None:
+    # issue #13 defect 6: "kernel < 4.2" was listed even on 5.x kernels.
+    nodes = "node1 10.91.141.85 6.1.0-27-amd64\nnode2 10.91.141.84 5.14.0-427.el9.x86_64\n"
+    out = report(script, samples.ENCRYPTED_SLEEVE_STATUS, samples.ENCRYPTED_SLEEVE, nodes).stdout
+    assert "On sleeve" in out and "ESP blocked" in out
+    assert "kernel" not in out
+
+
+def test_sleeve_quotes_what_weave_logged_about_that_peer(script) -> None:
+    result = report(script, samples.DOCS_STATUS, samples.SLEEVE_MTU, "", samples.SLEEVE_MTU_LOG)
+    assert result.returncode == 1
+    quoted = result.stdout.split("What Weave logged about them:\n", 1)[1]
+    assert "10.20.30.40:6783 (docker-elements-1.novalocal), Weave's log:" in quoted
+    assert "overlay_switch ->[56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)] using sleeve" in quoted
+    assert "Effective MTU verified at 1438" in quoted
+    assert "Discovered remote MAC" not in quoted  # not about the datapath
+
+
+def test_multiple_connections_is_no_failure(script) -> None:
+    # issue #13 defect 6: Weave's duplicate-connection notice was reported as a failing link.
+    nodes = "kube3 10.0.1.3 6.8.0-45-generic\nkube4 10.0.1.4 6.8.0-45-generic\n"
+    result = report(script, samples.DOCS_STATUS, samples.MULTIPLE_CONNECTIONS, nodes)
+    assert result.returncode == 0, result.stdout
+    assert "Failing connections" not in result.stdout
+    assert 'Duplicate connection attempts (harmless: "Multiple connections", the peers keep one):\n  10.0.1.3:6783 (kube3)\n' \
+        in result.stdout
+
+
+def test_targets_of_removed_nodes_are_no_failure_but_real_failures_stay(script) -> None:
+    nodes = "ip-10-0-15-153 10.0.15.153 6.1.0\nip-10-0-42-69 10.0.42.69 6.1.0\n"  # 10.0.19.228 was removed
+    result = report(script, samples.DOCS_STATUS, samples.REMOVED_TARGET, nodes)
+    assert result.returncode == 0, result.stdout
+    assert "no node has these addresses (removed hosts" in result.stdout and "  10.0.19.228\n" in result.stdout
+    assert "Failing connections" not in result.stdout
+    still_a_node = nodes + "ip-10-0-19-228 10.0.19.228 6.1.0\n"
+    failing = report(script, samples.DOCS_STATUS, samples.REMOVED_TARGET, still_a_node)
+    assert failing.returncode == 1
+    assert "Failing connections:\n  10.0.19.228:6783 retrying: dial tcp4" in failing.stdout
 
 
 def test_failed_retrying_and_waiting_connections_from_the_weave_docs(script) -> None:
@@ -73,105 +114,37 @@ def test_a_single_host_has_no_peers_yet_and_is_told_how_to_check_later(script) -
     assert "kubectl -n kube-system exec POD -c weave -- /home/weave/weave --local status [connections]" in result.stdout
 
 
-# --- sleeve preflight -------------------------------------------------------------------------
-CLEAN_IPTABLES = """\
-# Generated by iptables-save v1.8.9 (nf_tables) on Thu Nov 26 07:00:00 2026
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
--A INPUT -p udp -m udp --dport 53 -j DROP
--A INPUT -p udp -m udp --dport 7000:7100 -j DROP
-COMMIT
+# --- rollout waits -------------------------------------------------------------------------------
+ROLLING = r"""case "$*" in
+  *"get nodes -o name"*) for i in $(seq 1 ${NODES:-1}); do echo node/node$i; done ;;
+  *"rollout status"*) [ "${ROLLOUT:-ok}" = ok ] && echo 'daemon set "weave-net" successfully rolled out' && exit 0
+    echo 'error: timed out waiting for the condition' >&2; exit 1 ;;
+  *"get pods -l name=weave-net"*) printf '%s\n' \
+    "weave-net-2k8hd|node1|Running|weave=true/,weave-npc=true/," \
+    "weave-net-7xq2m|node7|Running|weave=false/CrashLoopBackOff,weave-npc=true/," \
+    "weave-net-9vbnc||Pending|" ;;
+esac
 """
-IPTABLES_DROPS = CLEAN_IPTABLES.replace("COMMIT", "-A INPUT -p esp -j DROP\n"
-                                        "-A INPUT -p udp -m multiport --dports 6783,6784 -j REJECT --reject-with icmp-port-unreachable\nCOMMIT")
-NFT_DROPS = """\
-table inet filter {
-	chain input {
-		type filter hook input priority filter; policy accept;
-		meta l4proto esp counter packets 0 bytes 0 drop
-		udp dport 6783-6784 reject
-	}
-}
-"""
-# ufw's default: INPUT drops what no rule accepts.
-UFW_DENY = """\
-*filter
-:INPUT DROP [0:0]
-:ufw-user-input - [0:0]
--A INPUT -j ufw-user-input
--A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT
-COMMIT
-"""
-UFW_ALLOWS_WEAVE = UFW_DENY.replace("COMMIT", "-A ufw-user-input -p esp -j ACCEPT\n"
-                                    "-A ufw-user-input -p udp -m udp --dport 6783:6784 -j ACCEPT\nCOMMIT")
 
 
-def preflight(script: str, tmp_path: Path, kernel: str, iptables: str = "", nft: str = "", *args: str):
-    stubs = tmp_path / "bin"
-    stubs.mkdir(exist_ok=True)
-    commands = {
-        "uname": f'[ "$1" = -r ] && echo {kernel} || exec /usr/bin/uname "$@"',
-        "iptables-save": f"cat <<'EOF'\n{iptables}EOF" if iptables else "exit 127",
-        "nft": f"cat <<'EOF'\n{nft}EOF" if nft else "exit 1",
-    }
-    for name, body in commands.items():
-        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
-        (stubs / name).chmod(0o755)
-    return call(script, "weave_preflight", *args, env={"PATH": f"{stubs}:/usr/bin:/bin"})
+def rollout(tmp_path: Path, **env: str):
+    from tests.support import Stubs
+
+    stubs = Stubs(tmp_path / "bin", ["kubectl"], {"kubectl": ROLLING})
+    return call(render_script(), "network_rollout", "weave-net", "name=weave-net", env={**stubs.env(), **env}), stubs
 
 
-def warnings(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("[WARN]")]
-
-
-def test_a_clean_host_gets_no_warning(script, tmp_path: Path) -> None:
-    result = preflight(script, tmp_path, "6.1.0-27-amd64", CLEAN_IPTABLES)
+def test_rollout_waits_grow_with_the_nodes(tmp_path: Path) -> None:
+    # issue #13 defect 6: a fixed 300 s is too short for one-by-one rollouts over many nodes.
+    result, stubs = rollout(tmp_path, NODES="12")
     assert result.returncode == 0, result.stderr
-    assert warnings(result) == []
+    assert ["kubectl", "-n", "kube-system", "rollout", "status", "daemonset/weave-net", "--timeout=840s"] in stubs.calls()
 
 
-def test_kernel_below_4_2_warns_only_when_encrypting(tmp_path: Path) -> None:
-    result = preflight(render_script(), tmp_path, "3.10.0-1160.el7.x86_64", CLEAN_IPTABLES)
-    [warning] = warnings(result)
-    assert "preflight warning: weave kernel: 3.10.0-1160.el7.x86_64 is older than 4.2" in warning
-    assert "falls back to sleeve" in warning and "-> a 4.2+ kernel" in warning
-    assert warning.endswith("see the README, section Networking")  # no docs_url deployed: named only
-    assert warnings(preflight(render_script(encrypt_network="0"), tmp_path, "3.10.0", CLEAN_IPTABLES)) == []
-    assert warnings(preflight(render_script(), tmp_path, "4.2.0", CLEAN_IPTABLES)) == []
-
-
-@pytest.mark.parametrize(("iptables", "nft"), [(IPTABLES_DROPS, ""), ("", NFT_DROPS), (UFW_DENY, "")],
-                         ids=["iptables-rules", "nft-rules", "ufw-default-deny"])
-def test_firewalls_dropping_esp_or_weave_udp_are_named_with_the_remedy(script, tmp_path: Path, iptables, nft) -> None:
-    result = preflight(script, tmp_path, "6.1.0", iptables, nft)
-    esp, udp = warnings(result)
-    assert "drop IPSec ESP (IP protocol 50)" in esp and "iptables -I INPUT -p esp -j ACCEPT" in esp
-    assert "drop UDP 6783/6784" in udp and "iptables -I INPUT -p udp --dport 6783:6784 -j ACCEPT" in udp
-    assert all(w.endswith("see the README, section Networking") for w in (esp, udp))
-
-
-def test_warnings_link_the_published_readme_when_the_service_knows_it(tmp_path: Path) -> None:
-    docs = "https://github.com/example/kubeinit/blob/main/README.md"
-    settings = Settings(docs_url=docs)
-    script = ENVIRONMENT.get_template("scripts/kubernetes-init.sh.j2").render(context(Options(), BASE_URL, settings))
-    [esp, _udp] = warnings(preflight(script, tmp_path, "6.1.0", IPTABLES_DROPS))
-    assert esp.endswith(f"see the README, section Networking: {docs}#networking")
-
-
-def test_joining_hosts_get_the_same_preflight(tmp_path: Path) -> None:
-    join = render_script("scripts/kubernetes-node-join.sh.j2")
-    kernel, esp, udp = warnings(preflight(join, tmp_path, "4.1.12", "", NFT_DROPS))
-    assert "older than 4.2" in kernel and "drop IPSec ESP" in esp and "drop UDP 6783/6784" in udp
-
-
-def test_rules_that_accept_weave_traffic_silence_a_default_deny(script, tmp_path: Path) -> None:
-    assert warnings(preflight(script, tmp_path, "6.1.0", UFW_ALLOWS_WEAVE)) == []
-
-
-def test_esp_is_not_mentioned_without_encryption(tmp_path: Path) -> None:
-    result = preflight(render_script(encrypt_network="0"), tmp_path, "6.1.0", IPTABLES_DROPS)
-    [udp] = warnings(result)
-    assert "UDP 6783/6784" in udp
+def test_an_unfinished_rollout_says_what_is_still_rolling(tmp_path: Path) -> None:
+    result, _ = rollout(tmp_path, NODES="3", ROLLOUT="timeout")
+    assert result.returncode == 1
+    assert "weave-net is not rolled out after 300s (3 node(s)); still rolling:" in result.stderr
+    assert "pod weave-net-7xq2m on node7: Running, containers weave=false/CrashLoopBackOff,weave-npc=true/" in result.stderr
+    assert "pod weave-net-9vbnc on no node yet: Pending" in result.stderr
+    assert "weave-net-2k8hd" not in result.stderr  # ready: not rolling

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from app.params import KUBERNETES_MINORS, WEAVE_VERSIONS
+from app.params import KUBERNETES_MINORS, WEAVE_DEFAULT, WEAVE_VERSIONS
 from app.settings import get_settings
 from tests.support.network import REFERENCE, by_key, container, env_of, manifests, no_cluster
 from tests.support import render_script, run_bash
@@ -45,7 +45,8 @@ MATRIX = [
     for encrypt in ("1", "0")
     for version in WEAVE_VERSIONS
     for mtu in ((), ("weave-mtu=1400",))
-    for cache in ((), ("nodelocal-dnscache", "kube-proxy-mode=iptables"), ("nodelocal-dnscache", "kube-proxy-mode=ipvs"))
+    for cache in ((), ("nodelocal-dnscache", "kube-proxy-mode=iptables"), ("nodelocal-dnscache", "kube-proxy-mode=ipvs"),
+                  ("nodelocal-dnscache", "kube-proxy-mode=nftables"))
 ]
 
 
@@ -67,7 +68,7 @@ def test_pod_cidr_checkpoint_images_and_mtu_reach_the_weave_container(rendered) 
     settings = get_settings()
     for name, (query, flags) in zip(IDS, VARIANTS, strict=True):
         words = dict(f.split("=", 1) for f in flags if "=" in f)
-        version = words.get("weave-version", query.get("weave_version", WEAVE_VERSIONS[0]))
+        version = words.get("weave-version", query.get("weave_version", WEAVE_DEFAULT))
         mtu = words.get("weave-mtu", query.get("weave_mtu"))
         daemonset = by_key(rendered[name])["DaemonSet", "weave-net"]
         env = env_of(daemonset, "weave")
@@ -127,9 +128,14 @@ WEAVE_ALLOWED = {
             "that kubectl and kubernetes-validate check each object (a List's items are not validated)",
     "image": "repository and tag come from settings.weave_repositories and weave_version (2.9.0 is the "
              "rajchaudhuri fork), written fully qualified (docker.io/...) because CRI-O and Podman "
-             "refuse short names",
+             "refuse short names; the templates' :latest with imagePullPolicy Always becomes the release tag "
+             "without it, as Weave's release process does (release-derived reference)",
     "IPALLOC_RANGE": "added to the weave container: the pod network must equal kubeadm's podSubnet (pod_cidr)",
-    "CHECKPOINT_DISABLE": "added (=1): no phone-home version check from every node",
+    "CHECKPOINT_DISABLE": "added (=1) to 2.8.1: no phone-home version check from every node (the 2.9.0 template has it)",
+    "IPTABLES_BACKEND": "added to both weave and weave-npc, set to the host's backend (iptables -V): both launch "
+                        "scripts read it, and the fork's own detection misses (rajch/weave#15, #17; issue #13)",
+    "--log-level=info": "weave-npc's args: its default is debug (prog/weave-npc/main.go); kURL and "
+                        "replicated-installer set info too",
     "WEAVE_MTU": "added only when weave_mtu is set",
     "WEAVE_PASSWORD": "added only with encryption on, from Secret weave-passwd (secretKeyRef), never a literal",
 }
@@ -138,7 +144,7 @@ NODELOCAL_ALLOWED = {
              "upstream master bumped the tag (kubernetes/kubernetes#138610); same args and flags",
     "pillars": "__PILLAR__ variables substituted as upstream's NodeLocal DNSCache documentation does with sed, "
                "per kube-proxy mode (the mapping is applied to the reference below)",
-    "ipvs bind": "IPVS mode also removes ' __PILLAR__DNS__SERVER__' from the Corefile's bind lines, not only "
+    "ipvs bind": "IPVS (and nftables) mode also removes ' __PILLAR__DNS__SERVER__' from the Corefile's bind lines, not only "
                  "',__PILLAR__DNS__SERVER__' from -localip: kube-ipvs0 holds the kube-dns address, node-cache "
                  "must not bind it, and no unsubstituted pillar is left for CoreDNS to parse",
 }
@@ -152,28 +158,46 @@ def reference(name: str) -> list[dict]:
     return loaded[0]["items"] if loaded[0]["kind"] == "List" else [d for d in loaded if d]
 
 
-def weave_as_upstream(objects: list[dict], extra_env: set[str]) -> list[dict]:
-    """Our Weave objects with WEAVE_ALLOWED undone; asserts each added env var is the expected set."""
+REFERENCES = {"2.8.1": "weave-daemonset-k8s-1.11.v2.8.1.template.yaml",
+              "2.9.0": "weave-daemonset-k8s-1.11.rajch-v2.9.0.template.yaml"}
+UPSTREAM_REPOSITORY = {"2.8.1": "weaveworks", "2.9.0": "rajchaudhuri"}
+
+
+def weave_as_upstream(objects: list[dict], version: str, extra_env: set[str]) -> list[dict]:
+    """Our Weave objects with WEAVE_ALLOWED undone, back to the upstream template of VERSION;
+    asserts each added env var is the expected set."""
     undone = copy.deepcopy(objects)
     daemonset = by_key(undone)["DaemonSet", "weave-net"]
-    for c in daemonset["spec"]["template"]["spec"]["initContainers"] + daemonset["spec"]["template"]["spec"]["containers"]:
+    spec = daemonset["spec"]["template"]["spec"]
+    upstream_weave_env = {"2.8.1": 2, "2.9.0": 3}[version]  # INIT_CONTAINER, HOSTNAME (, CHECKPOINT_DISABLE)
+    for c in spec["initContainers"] + spec["containers"]:
         repository, image = c["image"].rsplit("/", 1)
-        assert repository == get_settings().weave_repositories[WEAVE_VERSIONS[0]]
-        c["image"] = "weaveworks/" + image
+        assert repository == get_settings().weave_repositories[version]
+        assert image.endswith(":" + version)
+        c["image"] = f"{UPSTREAM_REPOSITORY[version]}/{image.rsplit(':', 1)[0]}:latest"
+        c["imagePullPolicy"] = "Always"
         if c["name"] == "weave":
-            added = [e["name"] for e in c["env"][2:]]
-            assert set(added) == extra_env, WEAVE_ALLOWED
-            c["env"] = c["env"][:2]
+            names = [e["name"] for e in c["env"]]
+            kept = [e for e in c["env"] if e["name"] in ("INIT_CONTAINER", "HOSTNAME") or
+                    (e["name"] == "CHECKPOINT_DISABLE" and version == "2.9.0")]
+            assert set(names) - {e["name"] for e in kept} == extra_env, WEAVE_ALLOWED
+            assert len(kept) == upstream_weave_env
+            c["env"] = kept
+        if c["name"] == "weave-npc":
+            assert c.pop("args") == ["--log-level=info"]
+            assert [e["name"] for e in c["env"]] == ["HOSTNAME", "IPTABLES_BACKEND"]
+            c["env"] = c["env"][:1]
     return undone
 
 
-@pytest.mark.parametrize(("query", "extra"), [
-    ({}, {"IPALLOC_RANGE", "CHECKPOINT_DISABLE", "WEAVE_PASSWORD"}),
-    ({"encrypt_network": "0", "weave_mtu": "1400"}, {"IPALLOC_RANGE", "CHECKPOINT_DISABLE", "WEAVE_MTU"}),
-], ids=["encrypted", "unencrypted-mtu"])
-def test_weave_matches_the_upstream_2_8_1_addon_object_by_object(tmp_path: Path, query: dict, extra: set) -> None:
-    ours = by_key(weave_as_upstream(manifests(tmp_path, **query), extra))
-    upstream = by_key(reference("weave-daemonset-k8s.v2.8.1.release-derived.yaml"))
+@pytest.mark.parametrize(("query", "version", "extra"), [
+    ({}, "2.9.0", {"IPALLOC_RANGE", "IPTABLES_BACKEND", "WEAVE_PASSWORD"}),
+    ({"encrypt_network": "0", "weave_mtu": "1400"}, "2.9.0", {"IPALLOC_RANGE", "IPTABLES_BACKEND", "WEAVE_MTU"}),
+    ({"weave_version": "2.8.1"}, "2.8.1", {"IPALLOC_RANGE", "CHECKPOINT_DISABLE", "IPTABLES_BACKEND", "WEAVE_PASSWORD"}),
+], ids=["2.9.0-encrypted", "2.9.0-unencrypted-mtu", "2.8.1-encrypted"])
+def test_weave_matches_the_upstream_addon_object_by_object(tmp_path: Path, query: dict, version: str, extra: set) -> None:
+    ours = by_key(weave_as_upstream(manifests(tmp_path, **query), version, extra))
+    upstream = by_key(reference(REFERENCES[version]))
     assert list(ours) == list(upstream)  # same kinds and names, in the same order
     for key, obj in upstream.items():
         assert ours[key] == obj, f"{key} differs beyond {sorted(WEAVE_ALLOWED)}"
@@ -194,7 +218,7 @@ def nodelocal_reference(mode: str, local: str, domain: str, dns_ip: str) -> list
     """Upstream's file with its documented substitutions for MODE (NODELOCAL_ALLOWED["pillars"])."""
     text = (REFERENCE / "nodelocaldns.yaml").read_text()
     text = text.replace("__PILLAR__LOCAL__DNS__", local).replace("__PILLAR__DNS__DOMAIN__", domain)
-    if mode == "ipvs":
+    if mode != "iptables":  # ipvs and nftables: the link-local address only
         text = text.replace(",__PILLAR__DNS__SERVER__", "").replace(" __PILLAR__DNS__SERVER__", "")
         text = text.replace("__PILLAR__CLUSTER__DNS__", dns_ip)
     else:
@@ -206,6 +230,7 @@ def nodelocal_reference(mode: str, local: str, domain: str, dns_ip: str) -> list
     ("iptables", (), "169.254.20.10", "cluster.local", "10.96.0.10"),
     ("ipvs", ("kube-proxy-mode=ipvs", "nodelocal-address=169.254.25.10", "cluster-domain=corp.example",
               "service-cidr=172.16.0.0/16"), "169.254.25.10", "corp.example", "172.16.0.10"),
+    ("nftables", ("kube-proxy-mode=nftables",), "169.254.20.10", "cluster.local", "10.96.0.10"),
 ])
 def test_nodelocaldns_matches_upstream_object_by_object(tmp_path: Path, mode, flags, local, domain, dns_ip) -> None:
     objects = manifests(tmp_path, "nodelocal-dnscache", *flags)

@@ -118,7 +118,8 @@ def test_run_by_sh_says_it_needs_bash():
 PARITY_SAMPLES = [
     ("encrypt-network", v) for v in ["", "1", "0", "TRUE", "off", "Yes", "t", "2", "on ", "nope"]
 ] + [
-    ("nodelocal-address", v) for v in ["169.254.20.10", "169.254.20", "169.254.20.256", "01.2.3.4", "1.2.3.4 ", ""]
+    ("nodelocal-address", v) for v in ["169.254.20.10", "169.254.20", "169.254.20.256", "01.2.3.4", "1.2.3.4 ", "",
+                                         "8.8.8.8", "127.0.0.1", "0.0.0.0", "169.255.0.1"]
 ] + [
     ("kubernetes-version", v) for v in ["1.35", "1.37.12", "1.34", "1.37.", "1.37.01", "v1.36", "1.36.1234"]
 ] + [
@@ -128,7 +129,7 @@ PARITY_SAMPLES = [
 ] + [
     ("cluster-domain", v) for v in ["cluster.local", "a.b-c.d", "A.b", "a..b", "-a.b", "a-.b", "x" * 64 + ".local", ""]
 ] + [
-    ("kube-proxy-mode", v) for v in ["ipvs", "iptables", "IPVS", "nftables"]
+    ("kube-proxy-mode", v) for v in ["ipvs", "iptables", "IPVS", "nftables", "userspace"]
 ] + [
     ("weave-version", v) for v in ["2.8.1", "2.9.0", "2.9"]
 ] + [

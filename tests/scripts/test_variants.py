@@ -21,10 +21,11 @@ QUERIES = [
      "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0"},
     {"weave_version": "2.9.0", "weave_mtu": "8912"},
     {"ha_vip": "10.0.0.100", "control_plane_taint": "1"},
+    {"weave_version": "2.8.1", "kube_proxy_mode": "nftables", "nodelocal_dnscache": "1", "nodelocal_address": "169.254.25.10"},
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=["defaults", "every-option", "weave-fork", "ha-vip"])
+@pytest.mark.parametrize("query", QUERIES, ids=["defaults", "every-option", "weave-fork", "ha-vip", "upstream-2.8.1-nftables"])
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_bash_n_and_shellcheck(template: str, query: dict[str, str]) -> None:
     script = render_script(template, **query)

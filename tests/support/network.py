@@ -54,3 +54,31 @@ def container(daemonset: dict, name: str) -> dict:
 
 def env_of(daemonset: dict, name: str) -> dict[str, dict]:
     return {e["name"]: e for e in container(daemonset, name).get("env") or []}
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixture(name: str) -> str:
+    """A recorded real-tool output under tests/support/fixtures (each file names its source)."""
+    return (FIXTURES / name).read_text()
+
+
+def real_network_tools() -> bool:
+    """Root with iptables and nft installed: rulesets can be loaded in a private network namespace."""
+    import shutil
+
+    return os.geteuid() == 0 and all(shutil.which(t) for t in ("unshare", "iptables-restore", "nft", "ip"))
+
+
+def netns_call(script: str, *words: str, setup: str = "", env: dict[str, str] | None = None) -> Run:
+    """Like call(), inside a private network namespace (lo up) prepared by the shell commands SETUP,
+    e.g. `iptables-restore < FILE`, `nft -f FILE`, `ip link add ...`: the real tools, isolated."""
+    import subprocess
+
+    body = without_main(script) + '"$@"\n'
+    inner = "set -e\nip link set lo up\n" + setup + '\nexec bash -s "$@"\n'
+    full_env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "HOME": "/tmp", "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run(["unshare", "--net", "bash", "-c", inner, "bash", *words], input=body, capture_output=True,
+                          text=True, env=full_env, timeout=120, check=False)
+    return Run(proc.returncode, proc.stdout, proc.stderr)

@@ -82,3 +82,36 @@ SINGLE_HOST = """\
 # `weave status` of an encrypted router, in the layout above (the transcript's, version 2.8.1).
 ENCRYPTED_STATUS = ENCRYPTED_SLEEVE_STATUS.replace("2.5.1 (failed to check latest version - see logs; "
                                                    "next check at 2019/11/11 05:02:32)", "2.8.1")
+
+# weaveworks/weave issue #3619 "weave losing connections to other nodes with error: Multiple connections"
+# (https://github.com/weaveworks/weave/issues/3619): Weave logged "connection shutting down due to error:
+# Multiple connections to 6e:1f:12:00:ea:d2(kube3) added to a6:a3:89:97:87:9b(kube4)" while the other
+# connection to kube3 stood. `status connections` shows a failed connection's last error in the layout of
+# issue #3165 ("failed      <error>, retry: <time>"); here that error, beside the connection that stands.
+MULTIPLE_CONNECTIONS = """\
+<- 10.0.1.3:35709        established fastdp 6e:1f:12:00:ea:d2(kube3) mtu=1376
+-> 10.0.1.3:6783         failed      Multiple connections to 6e:1f:12:00:ea:d2(kube3) added to a6:a3:89:97:87:9b(kube4), retry: 2019-07-17 08:02:50.241829 +0000 UTC m=+125.300000001
+-> 10.0.1.4:6783         failed      cannot connect to ourself, retry: never
+"""
+
+# weaveworks/weave issue #3418 (https://github.com/weaveworks/weave/issues/3418): a target whose host
+# is gone stays "retrying" (the connection timed out) until `weave forget`; beside a working peer.
+REMOVED_TARGET = """\
+<- 10.0.15.153:34945     established fastdp e6:91:92:86:a6:b6(ip-10-0-15-153) mtu=8916
+-> 10.0.42.69:6783       established fastdp 0e:ec:b1:fd:8d:44(ip-10-0-42-69) mtu=8916
+-> 10.0.19.228:6783      retrying    dial tcp4 :0->10.0.19.228:6783: connect: connection timed out
+"""
+
+# weaveworks/weave issue #2634 "weave performance slow" (https://github.com/weaveworks/weave/issues/2634):
+# Weave's log when fastdp gave way to sleeve on a path with a small MTU (the address was redacted there;
+# 10.20.30.40 stands in for it), and the connection as `status connections` then lists it.
+SLEEVE_MTU_LOG = """\
+INFO: 2016/11/09 14:30:25.978056 EMSGSIZE on send, expecting PMTU update (IP packet was 60028 bytes, payload was 60020 bytes)
+INFO: 2016/11/09 14:30:25.978308 overlay_switch ->[56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)] using sleeve
+INFO: 2016/11/09 14:30:25.978382 ->[10.20.30.40:6783|56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)]: connection fully established
+INFO: 2016/11/09 14:30:25.979501 sleeve ->[10.20.30.40:6783|56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)]: Effective MTU verified at 1438
+INFO: 2016/11/09 14:30:26.062720 Discovered remote MAC 56:4b:3a:ef:b6:c2 at 56:4b:3a:ef:b6:c2(docker-elements-1.novalocal)
+"""
+SLEEVE_MTU = """\
+-> 10.20.30.40:6783      established sleeve 56:4b:3a:ef:b6:c2(docker-elements-1.novalocal) mtu=1438
+"""
