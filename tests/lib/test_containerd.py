@@ -196,3 +196,20 @@ def test_dry_run_on_a_fresh_host_says_what_it_would_install_and_configure(tmp_pa
     assert in_order(result.stdout.splitlines(), ["+ write /etc/apt/sources.list.d/docker.list",
                                                  "+ 'env' 'DEBIAN_FRONTEND=noninteractive' 'apt-get' 'update'"]) == []
     assert host.changes() == {}
+
+
+def test_a_docker_repository_already_configured_is_used_as_it_is(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    sources = ("Types: deb\nURIs: https://download.docker.com/linux/debian\nSuites: bookworm\nComponents: stable\n"
+               "Signed-By: /etc/apt/keyrings/docker.asc\n")  # as Docker's install guide writes it
+    host.write("/etc/apt/sources.list.d/docker.sources", sources)
+    result = host.run(render_script(**QUERY))
+    assert result.returncode == 0, result.stderr
+    assert "Docker's repository: configured already" in result.stderr
+    # a second entry with another keyring would make apt refuse both ("Conflicting values set for option Signed-By")
+    assert not host.exists("/etc/apt/sources.list.d/docker.list") and not host.exists("/etc/apt/keyrings/docker.gpg")
+    assert "apt-get install -y -q --no-install-recommends containerd.io=2.2.6-*" in host.commands()
+    assert host.read("/etc/apt/sources.list.d/docker.sources") == sources
+    reset = host.run(render_script(**QUERY), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert host.read("/etc/apt/sources.list.d/docker.sources") == sources  # not kubeinit's: reset leaves it

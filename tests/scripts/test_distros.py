@@ -91,3 +91,17 @@ def test_the_facts_read_as_the_weave_backend_detection_needs_them() -> None:
     assert facts["firewall"] == "firewalld (active)" and distro_facts("ubuntu2404")["firewall"] == "ufw (inactive)"
     with pytest.raises(KeyError, match="no facts file"):
         distro_facts("centos7")
+
+
+@pytest.mark.parametrize("name", [n for n in DISTROS if distro_facts(n)["cgroup"] == 1])
+def test_the_rhel_8_family_installs_once_switched_to_cgroup_v2(tmp_path: Path, name: str) -> None:
+    from tests.support.rootfs import Machine
+
+    host = Machine(tmp_path, distro=name)
+    host.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")  # after grubby, reboot
+    result = host.run(render_script(**QUERY))
+    assert result.returncode == 0, result.stderr
+    directory = "rhel" if name.startswith("rhel") else "centos"
+    assert f"baseurl=https://download.docker.com/linux/{directory}/8/$basearch/stable" in host.read(
+        "/etc/yum.repos.d/docker-ce.repo")
+    assert "containerd.io 2.2.6-1.el8" in host.read("/var/lib/kubeinit-stubs/packages")

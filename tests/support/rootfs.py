@@ -3,14 +3,17 @@
     machine = Machine(tmp_path, os_release="rocky9", swaps="/swap.img file 1024 0 -2\n",
                       behaviour={"kubectl": 'echo "node1 Ready"'})
     machine.write("/etc/fstab", text)             # shape the host before a run
-    result = machine.run(script, "dry-run", env={"CONTAINERD_VERSION": "2.0.2-1"})  # -> Run
+    machine = Machine(tmp_path, distro="rocky8", arch="arm64", packages={"containerd.io": "1.7.27-3.1.el8"},
+                      cpus=1, memory_kb=1500000)  # a host shaped by tests/support/distros/rocky8.toml
+    machine.hold_apt_lock(2)                      # the next 2 apt-get runs meet unattended-upgrades' lock
+    result = machine.run(script, "dry-run", env={"NAME": "value"})  # -> Run
     machine.read("/etc/sysctl.d/…")               # what the runs left behind (None: absent)
     machine.calls(), machine.commands()           # stubbed commands in call order: argv lists, lines
     machine.stubs.stdin(i)                        # what the i-th stubbed call read on stdin
     machine.changes()                             # {path: digest or "deleted"}: what the runs changed
     machine.snapshot()                            # the same for everything in the upper layer
 
-``base()`` builds the root file system once with ``debootstrap --variant=minbase`` and keeps it
+``base(suite)`` builds a root file system once with ``debootstrap --variant=minbase`` and keeps it
 under ``/var/cache/kubeinit-tests/``, keyed by the recipe (suite, packages, mirror): a change
 of recipe, or a tree without its completion stamp (an interrupted build), rebuilds it.
 
@@ -22,15 +25,22 @@ holds ``ADDRESS`` with a default route (so ports are free and the host's address
 then chroots into it and pipes the script to ``bash -s ARGS`` with a clean environment (PATH
 with the stubs first, HOME, LC_ALL, NO_COLOR, and ``env``). ``/sys`` is the tree's own directory
 with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fake, writable
-``/proc/swaps`` over it). ``os_release`` is a key of ``OS_RELEASES`` or a whole file.
+``/proc/swaps`` over it, ``memory_kb=`` a fake ``/proc/meminfo``); ``cpus=`` runs it under ``taskset``.
+``os_release`` is a key of ``OS_RELEASES`` or a whole file. ``distro=`` (a facts file of
+``tests/support/distros/``) shapes the host instead: its os-release, cgroup version (no v2 marker on
+v1), ``uname -m``/``-r`` for ``arch``, what its repositories offer, and its Debian suite's own root.
 
 Only what needs a real machine or cluster is stubbed (``STUBBED``): each stub records its
 argv and stdin (``tests.support.Stubs``) and then runs its ``DEFAULT_BEHAVIOUR`` snippet, which
 keeps the little state a real command would (installed packages and holds, enabled units,
 sysctl values, SELinux mode under ``/var/lib/kubeinit-stubs/``; loaded modules as
 ``/sys/module/NAME``); ``behaviour={name: snippet}`` replaces one. The stubbed package managers
-install containerd ``$CONTAINERD_VERSION`` (1.x or 2.x: ``containerd config default`` follows)
-and the newest patch (.3) of the kubernetes repository's minor, or the exact version asked for.
+install what the repositories offer (``{STATE}/repository``, from the facts: the distribution's
+containerd, and Docker's containerd.io once its repository is configured), the version asked for
+or the newest, and the newest patch (.3) of the kubernetes repository's minor, or the exact version
+asked for; what they cannot find fails as apt-get (exit 100) and dnf (exit 1) do. ``containerd``
+exists only once a package brought it (``packages=`` installs some before the first run); its
+``--version`` and ``config default`` follow the package and its major version.
 kubeadm and kubectl share a stubbed cluster under ``CLUSTER`` (see there): ``kubeadm init`` writes
 admin.conf and the static pod manifests first, as the real one does, and fails on a trigger file
 after writing them; kubectl's reads answer in kubectl's formats (custom-columns, -o name,
