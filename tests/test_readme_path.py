@@ -6,9 +6,9 @@ command serves scripts (curl one), and the second command's setup, everything be
 (``KUBEINIT_TEST_SETUP_ONLY=1``), completes under ``CI=true``.
 
 The bare root is built once and cached under /var/cache/kubeinit-tests (its own recipe, apart from
-tests/support/rootfs.py's); each run is a fresh overlay on it. Downloads are cached across runs
-(apt's archives and pip's cache are bind-mounted from the cache directory), so a re-run installs
-everything again but fetches nothing it already has. The chroot shares the host's network (apt,
+tests/support/rootfs.py's); each run is a fresh overlay on it. Debian packages are cached across
+runs (apt's archives are bind-mounted from the cache directory, and pip's cache too, which keeps what
+the index lets it), so a re-run installs everything again but fetches no .deb it already has. The chroot shares the host's network (apt,
 pip and the served port); /usr/sbin/policy-rc.d keeps package scripts from starting daemons
 (nginx) on it. The host's CA bundle goes in too, for pip behind this site's TLS proxy.
 """
