@@ -164,3 +164,14 @@ def test_the_readme_commands_work_on_a_fresh_debian_12(tmp_path: Path):
         assert (clone / ".venv" / "bin" / tool).exists(), tool
     for program in ("usr/bin/chromium", "usr/bin/shellcheck", "usr/sbin/debootstrap", "usr/bin/wrk", "usr/sbin/nginx"):
         assert (host.upper / program).exists(), program
+
+
+def test_the_environment_is_the_systems_python_and_a_second_setup_is_instant():
+    subprocess.run([str(REPO / "scripts" / "venv"), "test"], check=True, timeout=1200)  # made if missing
+    start = time.monotonic()
+    subprocess.run([str(REPO / "scripts" / "venv"), "test"], check=True, timeout=60)
+    subprocess.run([str(REPO / "scripts" / "venv")], check=True, timeout=60)  # the service's part is in it
+    assert time.monotonic() - start < 5
+    config = (REPO / ".venv" / "pyvenv.cfg").read_text()
+    assert "home = /usr/bin\n" in config  # /usr/bin/python3, whatever python3 comes first on PATH
+    assert "include-system-site-packages = false" in config
