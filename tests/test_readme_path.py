@@ -6,9 +6,9 @@ command serves scripts (curl one), and the second command's setup, everything be
 (``KUBEINIT_TEST_SETUP_ONLY=1``), completes under ``CI=true``.
 
 The bare root is built once and cached under /var/cache/kubeinit-tests (its own recipe, apart from
-tests/support/rootfs.py's); each run is a fresh overlay on it. Downloads are cached across runs
-(apt's archives and pip's cache are bind-mounted from the cache directory), so a re-run installs
-everything again but fetches nothing it already has. The chroot shares the host's network (apt,
+tests/support/rootfs.py's); each run is a fresh overlay on it. Debian packages are cached across
+runs (apt's archives are bind-mounted from the cache directory, and pip's cache too, which keeps what
+the index lets it), so a re-run installs everything again but fetches no .deb it already has. The chroot shares the host's network (apt,
 pip and the served port); /usr/sbin/policy-rc.d keeps package scripts from starting daemons
 (nginx) on it. The host's CA bundle goes in too, for pip behind this site's TLS proxy.
 """
@@ -33,6 +33,7 @@ from tests.conftest import REPO, free_port
 CACHE = Path("/var/cache/kubeinit-tests")
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+HOST_CA = "/etc/kubeinit-test-host-ca.crt"  # inside the root: the host's bundle, for pip (as PIP_CERT is here)
 
 
 def test_scripts_serve_serves_and_logs_each_request_once():
@@ -43,11 +44,19 @@ def test_scripts_serve_serves_and_logs_each_request_once():
         body = wait_for(f"http://127.0.0.1:{port}/kubernetes-init?nodelocal_dnscache=1", proc, timeout=300)
         assert body.startswith(b"#!/usr/bin/env bash\n")
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        output = proc.communicate(timeout=20)[0].decode()
+        output = stop(proc, signal.SIGINT)
     lines = [line for line in output.splitlines() if "/kubernetes-init" in line]
     assert len(lines) == 1, output  # the service's JSON line, not also uvicorn's "GET ... HTTP/1.1" 200
     assert json.loads(lines[0])["path"] == "/kubernetes-init"
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
+    """Stop a process started in its own session, and all it started; its output."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    return proc.communicate(timeout=30)[0].decode()
 
 
 def wait_for(url: str, proc: subprocess.Popen, timeout: float) -> bytes:
@@ -105,7 +114,8 @@ class FreshHost:
             if (REPO / name).is_file():
                 (clone / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / name, clone / name)
-        self.put("/etc/ssl/certs/ca-certificates.crt", CA_BUNDLE.read_bytes())
+        # Apart from /etc/ssl/certs, which the ca-certificates package rewrites when apt installs it.
+        self.put(HOST_CA, CA_BUNDLE.read_bytes())
         self.put("/etc/resolv.conf", Path("/etc/resolv.conf").read_bytes())
         self.put("/usr/sbin/policy-rc.d", b"#!/bin/sh\nexit 101\n", 0o755)
 
@@ -123,7 +133,7 @@ class FreshHost:
         for inside in self.downloads:
             (self.upper / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
         variables = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-                     "LC_ALL": "C.UTF-8", "TERM": "dumb", "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt", **env}
+                     "LC_ALL": "C.UTF-8", "TERM": "dumb", "PIP_CERT": HOST_CA, **env}
         inner = "set -e\n" + "\n".join(mounts) + f'\nexec chroot {self.merged} /usr/bin/env -i "$@"\n'
         return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", inner, "sh",
                                  *(f"{k}={v}" for k, v in variables.items()), "bash", "-c", f"cd /root/kubeinit && {command}"],
@@ -143,8 +153,7 @@ def test_the_readme_commands_work_on_a_fresh_debian_12(tmp_path: Path):
         body = wait_for(f"http://127.0.0.1:{port}/kubernetes-init", server, timeout=900)
         assert body.startswith(b"#!/usr/bin/env bash\n") and b"kubeinit" in body
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.communicate(timeout=30)
+        stop(server)
 
     setup = host.start("scripts/test", {"CI": "true", "KUBEINIT_TEST_SETUP_ONLY": "1"})
     output = setup.communicate(timeout=3000)[0].decode()
@@ -155,3 +164,14 @@ def test_the_readme_commands_work_on_a_fresh_debian_12(tmp_path: Path):
         assert (clone / ".venv" / "bin" / tool).exists(), tool
     for program in ("usr/bin/chromium", "usr/bin/shellcheck", "usr/sbin/debootstrap", "usr/bin/wrk", "usr/sbin/nginx"):
         assert (host.upper / program).exists(), program
+
+
+def test_the_environment_is_the_systems_python_and_a_second_setup_is_instant():
+    subprocess.run([str(REPO / "scripts" / "venv"), "test"], check=True, timeout=1200)  # made if missing
+    start = time.monotonic()
+    subprocess.run([str(REPO / "scripts" / "venv"), "test"], check=True, timeout=60)
+    subprocess.run([str(REPO / "scripts" / "venv")], check=True, timeout=60)  # the service's part is in it
+    assert time.monotonic() - start < 5
+    config = (REPO / ".venv" / "pyvenv.cfg").read_text()
+    assert "home = /usr/bin\n" in config  # /usr/bin/python3, whatever python3 comes first on PATH
+    assert "include-system-site-packages = false" in config
