@@ -16,7 +16,6 @@ from tests.support import render_script, run_bash
 from tests.support.cluster import JOIN, control_plane, join_flags
 from tests.support.rootfs import DEFAULT_BEHAVIOUR, UPLOADED_KEY, Machine
 
-ROOTFS = (pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)"))
 
 
 def kube_vip(kubeconfig: str = "/etc/kubernetes/admin.conf", **query: str) -> dict:

@@ -12,7 +12,6 @@ from tests.support import render_script, run_bash
 from tests.support.cluster import add_nodes, control_plane, in_order, since
 from tests.support.rootfs import CLUSTER
 
-ROOTFS = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
 
 def remove(host, name: str, *flags: str):
