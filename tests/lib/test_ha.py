@@ -16,7 +16,6 @@ from tests.support import render_script, run_bash
 from tests.support.cluster import JOIN, control_plane, join_flags
 from tests.support.rootfs import DEFAULT_BEHAVIOUR, UPLOADED_KEY, Machine
 
-ROOTFS = (pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)"))
 
 
 def kube_vip(kubeconfig: str = "/etc/kubernetes/admin.conf", **query: str) -> dict:
@@ -121,3 +120,15 @@ def test_a_rerun_after_an_init_interrupted_before_the_switch_gives_kube_vip_admi
     again = host.run(render_script(kubernetes_version="1.36", ha_vip="10.0.0.5"))
     assert again.returncode == 0, again.stderr
     assert yaml.safe_load(host.read(manifest))["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_an_even_number_of_control_planes_is_warned_about(tmp_path: Path) -> None:
+    from tests.support.cluster import add_nodes
+
+    host, first = control_plane(tmp_path, control_plane_endpoint="lb.example.com")
+    assert "control-plane hosts: an even number" not in first.stderr
+    add_nodes(host, "cp2 control-plane True v1.36.3")
+    again = host.run(render_script(kubernetes_version="1.36", control_plane_endpoint="lb.example.com"))
+    assert "2 control-plane hosts: an even number tolerates no more failures than one fewer" in again.stderr

@@ -11,7 +11,7 @@ import yaml
 
 from tests.support import render_script, run_bash
 from tests.support.cluster import JOIN, add_nodes, join_flags
-from tests.support.rootfs import CA_HASH, CLUSTER, TOKEN_GENERATED, UPLOADED_KEY, Machine
+from tests.support.rootfs import CA_HASH, TOKEN_GENERATED, UPLOADED_KEY, Machine
 
 
 # The fields of JoinConfiguration, Discovery, BootstrapTokenDiscovery and JoinControlPlane in the
@@ -66,7 +66,6 @@ def test_control_plane_flags_are_checked_before_anything_runs(flags, message) ->
 @pytest.mark.rootfs
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
 def test_the_token_reaches_kubeadm_in_a_private_file_that_is_removed(tmp_path: Path) -> None:
-    seen = tmp_path / "seen"
     # kubeadm records the mode and content of the file it was given, as it reads it.
     host = Machine(tmp_path, behaviour={"kubeadm": 'case $1 in join) cfg=$3; stat -c %a "$cfg" >/seen-mode; '
                                         'cp "$cfg" /seen-config ;; esac\n' + _default_kubeadm()})
@@ -80,7 +79,6 @@ def test_the_token_reaches_kubeadm_in_a_private_file_that_is_removed(tmp_path: P
     assert not host.exists(join[3])
     assert not any(TOKEN_GENERATED in " ".join(c) for c in host.calls())
     assert TOKEN_GENERATED not in result.stderr
-    del seen
 
 
 def _default_kubeadm() -> str:

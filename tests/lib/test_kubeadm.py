@@ -232,3 +232,27 @@ def test_the_summary_says_whether_workloads_run_on_the_control_plane(tmp_path) -
     kept, result = control_plane(tmp_path / "kept", control_plane_taint="1")
     assert "control-plane hosts keep their NoSchedule taint" in result.stderr
     assert "taints" not in kept.read("/etc/kubeinit/kubeadm.yaml")
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_an_init_output_without_a_join_line_falls_back_to_a_fresh_token(tmp_path) -> None:
+    from tests.support.rootfs import DEFAULT_BEHAVIOUR, Machine
+
+    quiet = DEFAULT_BEHAVIOUR["kubeadm"].replace('sed -e "$cp"', 'sed -n -e "$cp"')  # prints nothing
+    host = Machine(tmp_path, behaviour={"kubeadm": quiet})
+    result = host.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert "kubeadm token create --print-join-command --ttl 24h" in host.commands()
+    assert "token=abcdef.0123456789abcdef ca-cert-hash=sha256:" in result.stdout
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_marker_without_admin_conf_is_no_cluster(tmp_path) -> None:
+    host, _ = control_plane(tmp_path)
+    assert host.run(render_script(kubernetes_version="1.36"), "reset", "yes").returncode == 0
+    host.write("/etc/kubeinit/initialised", "kubeadm init finished\n")  # left by a hand-made 'kubeadm reset'
+    again = host.run(render_script(kubernetes_version="1.36"))
+    assert again.returncode == 0, again.stderr
+    assert sum(c.startswith("kubeadm init") for c in host.commands()) == 2

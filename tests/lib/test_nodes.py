@@ -12,7 +12,6 @@ from tests.support import render_script, run_bash
 from tests.support.cluster import add_nodes, control_plane, in_order, since
 from tests.support.rootfs import CLUSTER
 
-ROOTFS = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
 
 def remove(host, name: str, *flags: str):
@@ -103,3 +102,15 @@ def test_the_last_control_plane_is_never_removed(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cp0 is the last control plane: removing it ends the cluster" in result.stderr
     assert "cp0" in host.read(f"{CLUSTER}/nodes")
+
+
+def test_help_options_and_page_show_the_action_with_its_value() -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import app
+
+    client = TestClient(app)
+    actions = {a["name"]: a for a in client.get("/options").json()["actions"]}
+    assert actions["remove-node"]["value"] == "NAME" and actions["upgrade"]["value"] == ""
+    assert "<code>remove-node=NAME</code>" in client.get("/").text
+    assert "  remove-node=NAME" in run_bash(render_script(), "help").stdout

@@ -174,3 +174,18 @@ def test_a_node_never_goes_past_the_control_plane(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "1.37.3 is newer than the control plane's v1.36.3: upgrade the control plane first" in result.stderr
     assert node.snapshot() == before
+
+
+def test_the_rhel_family_upgrades_through_dnf_past_the_exclude_line(tmp_path: Path) -> None:
+    host = Machine(tmp_path / "cp", os_release="rocky9")
+    assert host.run(render_script(kubernetes_version="1.36")).returncode == 0
+    start = len(host.calls())
+    result = upgrade(host)
+    assert result.returncode == 0, result.stderr
+    assert in_order(since(host, start), [
+        "dnf install -y -q --disableexcludes=kubernetes kubeadm",
+        "kubeadm upgrade apply v1.37.3 --yes",
+        "dnf install -y -q --disableexcludes=kubernetes kubelet-1.37.3-* kubectl-1.37.3-*",
+    ]) == []
+    assert "baseurl=https://pkgs.k8s.io/core:/stable:/v1.37/rpm/" in host.read("/etc/yum.repos.d/kubernetes.repo")
+    assert not [c for c in since(host, start) if c.startswith("apt-mark")]

@@ -15,6 +15,7 @@ EXAMPLES = {
     "domain": ["cluster.local", "k8s.example.org", "a", "x-1.y2"],
     "int": ["576", "1376", "9000", "1500"],
     "host": ["203.0.113.7", "api.example.com", "k8s-1"],
+    "endpoint": ["lb.example.com", "10.0.0.100:6443", "api.example.com:8443", "10.0.0.1:65535", "k8s-1:1"],
 }
 NASTY = list("$`'\"\\;|&<>(){}[]*?!#~=% \t\n\r+-_./:") + [
     "é", "ß", "İ", "K", "١", "٣", "\u202e", "\u200b", "😀", "\x1b[31m", "\ufeff", "\x7f", "０",
