@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 KUBERNETES_MINORS = ("1.35", "1.36", "1.37")
 WEAVE_VERSIONS = ("2.8.1", "2.9.0")
+FIREWALL_MODES = ("open", "keep")
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -150,6 +151,10 @@ class Options(BaseModel):
     private_address: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address."
     )
     public_address: Annotated[str | None, Spec("host", "HOST", optional=True)] = _opt(None, "Extra IP address or DNS name added to the API server certificate, e.g. a public IP."
+    )
+    firewall: Annotated[str, Spec("choice", "MODE", _choice(FIREWALL_MODES), FIREWALL_MODES)] = _opt("open", "When firewalld or ufw is active: open opens exactly the ports and protocols this host's role needs "
+        "(at runtime and permanently, recorded so that reset closes them again); keep changes nothing, and preflight stops "
+        "with the commands to run."
     )
 
     @field_validator("*", mode="before")

@@ -18,7 +18,8 @@ QUERIES = [
     {},
     {"nodelocal_dnscache": "1", "kube_proxy_mode": "ipvs", "kubernetes_version": "1.35.4", "pod_cidr": "10.244.0.0/16",
      "service_cidr": "10.100.0.0/16", "cluster_domain": "corp.internal", "weave_mtu": "1400",
-     "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0"},
+     "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0",
+     "firewall": "keep"},
     {"weave_version": "2.9.0", "weave_mtu": "8912"},
 ]
 

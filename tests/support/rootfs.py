@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 from tests.support import Run, Stubs
+from tests.support.firewall_stubs import BEHAVIOUR as FIREWALL_BEHAVIOUR
 
 CACHE = Path("/var/cache/kubeinit-tests")
 SUITE = "bookworm"
@@ -145,6 +146,7 @@ STUBBED = [
     "systemctl", "containerd", "kubeadm", "kubelet", "kubectl", "crictl",
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
     "curl", "gpg",  # network downloads (repository keys)
+    "firewall-cmd", "ufw",  # host firewalls: installed, inactive unless a test starts one (firewall_stubs)
 ]
 
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
@@ -223,6 +225,9 @@ printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "----
 [ -f "$prev" ] && [ "$prev" != "$out" ] && in=$prev
 [ -z "$out" ] || cp "$in" "$out\"""",
 }
+
+
+DEFAULT_BEHAVIOUR.update(FIREWALL_BEHAVIOUR)
 
 
 def _key() -> str:
