@@ -27,7 +27,7 @@ from __future__ import annotations
 
 STATE = "/var/lib/kubeinit-stubs"
 
-FIREWALL_CMD = f"""d={STATE}/firewalld; mkdir -p "$d"; touch "$d/runtime" "$d/permanent"
+FIREWALL_CMD = f"""d={STATE}/firewalld  # state files are made by the first change, as a read changes nothing
 if [ "$1" = --state ]; then
   if [ -e "$d/running" ]; then echo running; exit 0; fi
   echo "not running"; exit 252
@@ -47,13 +47,13 @@ esac; done
 verb=${{op%%-*}}; kind=${{op#*-}}; line="$zone $kind $value"; f=$d/$scope
 shown=$value; [ "$kind" != port ] || shown=$(echo "$value" | tr / :)
 case $verb in
-  query) if grep -qxF "$line" "$f"; then echo yes; exit 0; fi; echo no; exit 1 ;;
-  add) if grep -qxF "$line" "$f"; then echo "Warning: ALREADY_ENABLED: $shown" >&2; else echo "$line" >>"$f"; fi; echo success ;;
-  remove) if grep -qxF "$line" "$f"; then grep -vxF "$line" "$f" >"$f.new" || true; mv "$f.new" "$f"
+  query) if grep -qxF "$line" "$f" 2>/dev/null; then echo yes; exit 0; fi; echo no; exit 1 ;;
+  add) if grep -qxF "$line" "$f" 2>/dev/null; then echo "Warning: ALREADY_ENABLED: $shown" >&2; else mkdir -p "$d"; echo "$line" >>"$f"; fi; echo success ;;
+  remove) if grep -qxF "$line" "$f" 2>/dev/null; then grep -vxF "$line" "$f" >"$f.new" || true; mv "$f.new" "$f"
     else echo "Warning: NOT_ENABLED: $shown" >&2; fi; echo success ;;
 esac"""
 
-UFW = f"""d={STATE}/ufw; mkdir -p "$d"; touch "$d/rules"
+UFW = f"""d={STATE}/ufw  # the rules file is made by the first change, as a read changes nothing
 case $1 in
   status)
     if [ ! -e "$d/active" ]; then echo "Status: inactive"; exit 0; fi
@@ -67,14 +67,14 @@ case $1 in
     elif [ "$1" = delete ]; then shift; rule="$*"; del=1
     else rule="$*"; del=0; fi
     if [ "$del" = 1 ]; then
-      if grep -qxF "$rule" "$d/rules"; then grep -vxF "$rule" "$d/rules" >"$d/rules.new" || true; mv "$d/rules.new" "$d/rules"
+      if grep -qxF "$rule" "$d/rules" 2>/dev/null; then grep -vxF "$rule" "$d/rules" >"$d/rules.new" || true; mv "$d/rules.new" "$d/rules"
         echo "Rule deleted"; echo "Rule deleted (v6)"
       else echo "Could not delete non-existent rule"; fi
-    elif grep -qxF "$rule" "$d/rules"; then echo "Skipping adding existing rule"
-    else echo "$rule" >>"$d/rules"; echo "Rule added"; echo "Rule added (v6)"; fi ;;
+    elif grep -qxF "$rule" "$d/rules" 2>/dev/null; then echo "Skipping adding existing rule"
+    else mkdir -p "$d"; echo "$rule" >>"$d/rules"; echo "Rule added"; echo "Rule added (v6)"; fi ;;
   allow|deny|reject|limit) rule="$*"
-    if grep -qxF "$rule" "$d/rules"; then echo "Skipping adding existing rule"
-    else echo "$rule" >>"$d/rules"; echo "Rule added"; echo "Rule added (v6)"; fi ;;
+    if grep -qxF "$rule" "$d/rules" 2>/dev/null; then echo "Skipping adding existing rule"
+    else mkdir -p "$d"; echo "$rule" >>"$d/rules"; echo "Rule added"; echo "Rule added (v6)"; fi ;;
   *) echo "ERROR: Invalid syntax" >&2; exit 1 ;;
 esac"""
 
