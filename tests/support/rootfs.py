@@ -347,11 +347,12 @@ class Machine:
         return [" ".join(call) for call in self.calls()]
 
     def snapshot(self) -> dict[str, str]:
-        """Every path the machine's upper layer holds (outside /tmp and the stubs), with a digest."""
+        """Every path the machine's upper layer holds (outside /tmp, the stubs and the install log, which
+        records runs and changes nothing they depend on), with a digest."""
         result = {}
         for path in sorted(self.upper.rglob("*")):
             inside = "/" + str(path.relative_to(self.upper))
-            if inside.startswith(("/tmp/", STUB_DIR + "/")) or path.is_dir() and not path.is_symlink():
+            if inside.startswith(("/tmp/", STUB_DIR + "/", "/var/log/kubeinit/")) or path.is_dir() and not path.is_symlink():
                 continue
             if path.is_symlink():
                 digest = "-> " + os.readlink(path)
