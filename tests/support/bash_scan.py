@@ -66,24 +66,27 @@ def scan(text: str) -> Script:
             if literal:
                 blank(body_start, j)
             else:
-                expand(body_start, j)
-            i = min(text.find("\n", j) if text.find("\n", j) >= 0 else n, n)
+                expanding(body_start, lambda k, end=j: k >= end, True)
+            i = text.find("\n", j)
+            i = n if i < 0 else i
         return i
 
-    def expand(a: int, b: int) -> None:
-        """An unquoted here-document body: quotes are literal, $( and ${ and backslashes work."""
-        i = a
-        while i < b:
+    def expanding(i: int, stop, in_heredoc: bool) -> int:
+        """Text where quotes are literal but expansions run (inside "...", or an unquoted
+        here-document's body): blanks the literal characters, keeps the expansions; returns the
+        index where stop(index) holds."""
+        while i < n and not stop(i):
             if text.startswith("$((", i):
                 i = arith(i + 3)
             elif text.startswith("$(", i):
-                i = substitution(i, True)
+                i = substitution(i, in_heredoc)
             elif text.startswith("${", i):
                 i = braces(i + 2)
             else:
                 step = 2 if text[i] == "\\" else 1
                 blank(i, i + step)
                 i += step
+        return i
 
     def substitution(i: int, in_heredoc: bool) -> int:
         end = words(i + 2, ")")
@@ -106,21 +109,6 @@ def scan(text: str) -> Script:
             i = one(i, "}")
         return i + 1
 
-    def double(i: int) -> int:
-        """Inside "...": to the closing quote; the literal text is blanked, expansions are kept."""
-        while i < n and text[i] != '"':
-            if text.startswith("$((", i):
-                i = arith(i + 3)
-            elif text.startswith("$(", i):
-                i = substitution(i, False)
-            elif text.startswith("${", i):
-                i = braces(i + 2)
-            else:
-                step = 2 if text[i] == "\\" else 1
-                blank(i, i + step)
-                i += step
-        return i + 1
-
     def one(i: int, closer: str) -> int:
         """One step of code: returns the next index."""
         c = text[i]
@@ -138,7 +126,7 @@ def scan(text: str) -> Script:
             blank(i + 2, j)
             return j + 1
         if c == '"':
-            return double(i + 1)
+            return expanding(i + 1, lambda k: text[k] == '"', False) + 1
         if text.startswith("$((", i):
             return arith(i + 3)
         if text.startswith("$(", i):
@@ -212,6 +200,8 @@ def can_stop(script: Script) -> set[str]:
     """The functions that can stop the script (exit non-zero), directly or through those they call."""
     bodies = functions(script)
     stopping = {name for name, body in bodies.items() if re.search(r"(^|[\s;])exit +([1-9]|\"?\$)", body)}
+    # a function that runs the command it is given ("$@", "$1": run, step) can stop as that command can
+    stopping |= {name for name, body in bodies.items() if re.search(r"(^|\n)\s*\"\$[1@]\"", body)}
     changed = True
     while changed:
         changed = False
