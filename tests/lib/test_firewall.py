@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import render_script
 from tests.support.firewall_stubs import firewalld_rules, firewalld_running, ufw_active, ufw_rules
-from tests.support.rootfs import Machine
+from tests.support.rootfs import DEFAULT_BEHAVIOUR, Machine
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
@@ -162,3 +162,48 @@ def test_reset_with_firewalld_stopped_warns_and_reaches_its_end(tmp_path: Path) 
     assert "firewall: could not close these" in result.stderr
     assert "[WARN]     firewall-cmd --permanent --zone=public --remove-port=6443/tcp" in result.stderr
     assert "reset done" in result.stderr
+
+
+def test_a_failed_open_records_what_was_opened_and_a_rerun_finishes(tmp_path: Path) -> None:
+    # firewalld refusing one change: "Error: COMMAND_FAILED: ..." and exit 13 (firewalld's errors.py)
+    refuse = ('if [ -e /etc/kubeinit-test-broken ] && [ "$*" = "--zone=public --add-protocol=esp" ]; then '
+              'echo "Error: COMMAND_FAILED: \'python-nftables\' failed" >&2; exit 13; fi\n')
+    host = Machine(tmp_path, behaviour={"firewall-cmd": refuse + DEFAULT_BEHAVIOUR["firewall-cmd"]})
+    firewalld_running(host)
+    host.write("/etc/kubeinit-test-broken", "")
+    result = host.run(render_script())
+    assert result.returncode == 1
+    assert "firewall: 'firewall-cmd --zone=public --add-protocol=esp' failed (above)" in result.stderr
+    assert host.read("/etc/kubeinit/firewall").splitlines()[:2] == [
+        "firewalld runtime public port 6443/tcp", "firewalld permanent public port 6443/tcp"]
+    host.path("/etc/kubeinit-test-broken").unlink()
+    again = host.run(render_script())
+    assert again.returncode == 0, again.stderr
+    assert firewalld_rules(host, "runtime") == CONTROL_PLANE
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert firewalld_rules(host, "runtime") == [] and firewalld_rules(host, "permanent") == []
+
+
+def test_the_stubs_answer_as_the_real_tools(tmp_path: Path) -> None:
+    host = Machine(tmp_path)
+    # in braces: bash reads it whole before a stub reads stdin (tests/support/rootfs.py)
+    probe = """{
+firewall-cmd --state; echo "rc=$?"
+firewall-cmd --zone=public --add-port=1/tcp; echo "rc=$?"
+ufw status
+}
+"""
+    result = host.run(probe)
+    assert result.stdout.splitlines() == ["not running", "rc=252", "FirewallD is not running", "rc=252", "Status: inactive"]
+    firewalld_running(host)
+    probe = """{
+firewall-cmd --zone=public --query-port=1/tcp; echo "rc=$?"
+firewall-cmd --zone=public --add-port=1/tcp; firewall-cmd --zone=public --add-port=1/tcp; echo "rc=$?"
+firewall-cmd --permanent --zone=public --query-port=1/tcp; echo "rc=$?"
+firewall-cmd --get-zone-of-interface=eth9; echo "rc=$?"
+}
+"""
+    result = host.run(probe)
+    assert result.stdout.splitlines() == ["no", "rc=1", "success", "success", "rc=0", "no", "rc=1", "no zone", "rc=2"]
+    assert "Warning: ALREADY_ENABLED: 1:tcp" in result.stderr
