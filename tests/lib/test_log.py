@@ -116,3 +116,14 @@ def redact(line: str) -> str:
 ], ids=["bootstrap-token", "certificate-key", "weave-password", "proxy-credentials", "colours", "plain"])
 def test_log_redact_masks_secrets_and_keeps_the_rest(line: str, expected: str) -> None:
     assert redact(line) == expected
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_log_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    host = Machine(tmp_path)
+    host.write("/var/log/kubeinit", "a file where the log directory would go\n")
+    result = host.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert f"[WARN] cannot write {LOG}: this run is not logged" in result.stderr
+    assert "To add a host to this cluster" in result.stdout
