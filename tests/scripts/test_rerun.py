@@ -39,6 +39,12 @@ def broken(tmp_path: Path, name: str) -> Machine:
     return host
 
 
+def says_what_to_do(result, step: str) -> None:
+    """The failed run names its step and the way on, once (a die inside $(...) runs no exit trap)."""
+    assert f"the run stopped in step {step}: fix the cause (above), then run the same command again" in result.stderr
+    assert result.stderr.count("the log of this run: /var/log/kubeinit/kubernetes-init.log") == 1
+
+
 def fixed_and_rerun(host: Machine):
     host.path(MARK).unlink()
     result = host.run(render_script(**QUERY))
@@ -54,6 +60,7 @@ def test_a_failed_package_install_then_a_rerun_installs(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Temporary failure resolving" in result.stderr
     assert not host.exists("/etc/containerd/config.toml")
+    says_what_to_do(result, "containerd_install")
     fixed_and_rerun(host)
     assert any(c.startswith("apt-get install -y -q --no-install-recommends containerd") for c in host.commands())
 
@@ -66,6 +73,7 @@ def test_a_failed_containerd_config_default_keeps_the_old_config_then_a_rerun_in
     assert host.read("/etc/containerd/config.toml") == OLD_CONFIG  # not a 0-byte file
     assert "'containerd config default' failed" in result.stderr
     assert not [c for c in host.commands() if c.startswith("kubeadm init")]
+    says_what_to_do(result, "containerd_install")
     fixed_and_rerun(host)
     assert host.read("/etc/containerd/config.toml") != OLD_CONFIG
 
@@ -76,6 +84,7 @@ def test_a_failed_network_apply_then_a_rerun_finishes_without_a_second_init(tmp_
     assert result.returncode != 0
     assert "was refused" in result.stderr
     assert "To add a host" not in result.stdout
+    says_what_to_do(result, "network_apply")
     fixed_and_rerun(host)
     assert len([c for c in host.commands() if c.startswith("kubeadm init")]) == 1
     assert any(c.startswith("kubectl apply -f -") for c in host.commands())
