@@ -54,10 +54,11 @@ def test_firewalld_opens_exactly_the_control_plane_needs_at_runtime_and_permanen
         i for i, c in enumerate(commands) if c.startswith("kubeadm init"))
 
 
-def test_firewalld_uses_the_zone_of_the_node_interface(tmp_path: Path) -> None:
+@pytest.mark.parametrize("query", [{}, {"private_address": "10.0.0.5"}], ids=["default-route", "private-address"])
+def test_firewalld_uses_the_zone_of_the_node_interface(tmp_path: Path, query: dict[str, str]) -> None:
     host = Machine(tmp_path)
     firewalld_running(host, default_zone="public", interfaces={"lo": "internal"})  # lo holds 10.0.0.5 here
-    result = host.run(render_script(encrypt_network="0"))
+    result = host.run(render_script(encrypt_network="0", **query))
     assert result.returncode == 0, result.stderr
     rules = firewalld_rules(host, "permanent")
     assert "internal port 6443/tcp" in rules and not [r for r in rules if r.startswith("public")]
