@@ -208,3 +208,16 @@ firewall-cmd --get-zone-of-interface=eth9; echo "rc=$?"
     result = host.run(probe)
     assert result.stdout.splitlines() == ["no", "rc=1", "success", "success", "rc=0", "no", "rc=1", "no zone", "rc=2"]
     assert "Warning: ALREADY_ENABLED: 1:tcp" in result.stderr
+
+
+def test_keep_on_the_join_script_prints_the_ufw_commands_for_a_worker(tmp_path: Path) -> None:
+    host = Machine(tmp_path, os_release="ubuntu2404")
+    ufw_active(host)
+    result = host.run(join_script(firewall="keep"), *JOIN)
+    assert result.returncode == 1
+    assert "preflight FAIL:    firewall: ufw blocks what this node needs, and firewall=keep leaves it as it is" in result.stderr
+    printed = [line.split("]", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("[ERROR]     ufw")]
+    assert printed == ["ufw allow 10250/tcp", "ufw allow 30000:32767/tcp", "ufw allow 30000:32767/udp",
+                       "ufw allow 6783/tcp", "ufw allow 6783:6784/udp", "ufw allow proto esp from any to any",
+                       "ufw allow from 10.32.0.0/12", "ufw route allow from 10.32.0.0/12", "ufw route allow to 10.32.0.0/12"]
+    assert ufw_rules(host) == [] and not [c for c in host.commands() if c.startswith("kubeadm")]
