@@ -23,6 +23,7 @@ KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
 # NodeLocal DNSCache's address: link-local only, which no host or pod uses (node-cache binds it on
 # every node, so any other address would be taken from its real owner).
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
+FIREWALL_MODES = ("open", "keep")
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -203,6 +204,11 @@ class Options(BaseModel):
     control_plane_taint: Annotated[bool, BOOL] = _opt(False, "Keep the control-plane taint, so that only system pods run on control-plane hosts. Off by "
         "default: a single host runs workloads too.",
         group="Kubernetes", label="Keep the control-plane taint", advanced=True,
+    )
+    firewall: Annotated[str, Spec("choice", "MODE", _choice(FIREWALL_MODES), FIREWALL_MODES)] = _opt("open", "When firewalld or ufw is active: open opens exactly the ports and protocols this host's role needs "
+        "(at runtime and permanently, recorded so that reset closes them again); keep changes nothing, and preflight stops "
+        "with the commands to run.",
+        group="Firewall", label="Host firewall",
     )
 
     @field_validator("*", mode="before")

@@ -15,8 +15,9 @@ pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="
 
 
 def only_reads(host) -> bool:
-    """Preflight asked the package database which containerd is installed, and ran nothing else."""
-    return all(c.startswith(("dpkg-query -W", "rpm -q")) for c in host.commands())
+    """Preflight asked the package database which containerd is installed and the firewalls whether
+    they run (firewall-cmd --state, ufw status), and ran nothing else."""
+    return all(c.startswith(("dpkg-query -W", "rpm -q", "firewall-cmd --state", "ufw status")) for c in host.commands())
 
 
 def test_preflight_alone_reports_each_check_and_changes_nothing(tmp_path: Path) -> None:

@@ -18,14 +18,18 @@ QUERIES = [
     {},
     {"nodelocal_dnscache": "1", "kube_proxy_mode": "ipvs", "kubernetes_version": "1.35.4", "pod_cidr": "10.244.0.0/16",
      "service_cidr": "10.100.0.0/16", "cluster_domain": "corp.internal", "weave_mtu": "1400",
-     "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0"},
+     "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0",
+     "firewall": "keep"},
     {"weave_version": "2.9.0", "weave_mtu": "8912"},
     {"ha_vip": "10.0.0.100", "control_plane_taint": "1"},
     {"weave_version": "2.8.1", "kube_proxy_mode": "nftables", "nodelocal_dnscache": "1", "nodelocal_address": "169.254.25.10"},
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=["defaults", "every-option", "weave-fork", "ha-vip", "upstream-2.8.1-nftables"])
+QUERY_IDS = ["defaults", "every-option", "weave-fork", "ha-vip", "upstream-2.8.1-nftables"]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=QUERY_IDS)
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_bash_n_and_shellcheck(template: str, query: dict[str, str]) -> None:
     script = render_script(template, **query)

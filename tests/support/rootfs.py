@@ -63,6 +63,7 @@ import time
 from pathlib import Path
 
 from tests.support import Run, Stubs
+from tests.support.firewall_stubs import BEHAVIOUR as FIREWALL_BEHAVIOUR
 
 CACHE = Path("/var/cache/kubeinit-tests")
 SUITE = "bookworm"
@@ -169,6 +170,7 @@ STUBBED = [
     "systemctl", "containerd", "kubeadm", "kubelet", "kubectl", "crictl",
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
     "curl", "gpg",  # network downloads (repository keys)
+    "firewall-cmd", "ufw",  # host firewalls: installed, inactive unless a test starts one (firewall_stubs)
 ]
 
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
@@ -429,6 +431,9 @@ printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "----
 }
 
 
+DEFAULT_BEHAVIOUR.update(FIREWALL_BEHAVIOUR)
+
+
 def _key(suite: str = SUITE) -> str:
     recipe = "\n".join([suite, MIRROR, "minbase", *PACKAGES, "1"])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
@@ -592,11 +597,12 @@ class Machine:
         return [" ".join(call) for call in self.calls()]
 
     def snapshot(self) -> dict[str, str]:
-        """Every path the machine's upper layer holds (outside /tmp and the stubs), with a digest."""
+        """Every path the machine's upper layer holds (outside /tmp, the stubs and the install log, which
+        records runs and changes nothing they depend on), with a digest."""
         result = {}
         for path in sorted(self.upper.rglob("*")):
             inside = "/" + str(path.relative_to(self.upper))
-            if inside.startswith(("/tmp/", STUB_DIR + "/")) or path.is_dir() and not path.is_symlink():
+            if inside.startswith(("/tmp/", STUB_DIR + "/", "/var/log/kubeinit/")) or path.is_dir() and not path.is_symlink():
                 continue
             if path.is_symlink():
                 digest = "-> " + os.readlink(path)
