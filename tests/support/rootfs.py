@@ -145,6 +145,7 @@ STUBBED = [
     "systemctl", "containerd", "kubeadm", "kubelet", "kubectl", "crictl",
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
     "curl", "gpg",  # network downloads (repository keys)
+    "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
 ]
 
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
@@ -216,6 +217,23 @@ esac""",
   *"get nodes"*) echo "node1" ;;
   *"wait"*) echo "node/node1 condition met" ;;
 esac""",
+    # dpkg -i records each real .deb's Package and Version (read with the real dpkg-deb, which fails
+    # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
+    "dpkg": f"""case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
+for f in "$@"; do n=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) || {{ echo "dpkg: error processing archive $f (--install):" >&2; rc=1; continue; }}
+echo "$n $v" >>{_PKGS}; echo "Setting up $n ($v) ..."; done; exit $rc ;; esac
+exec /usr/bin/dpkg "$@\"""",
+    # ctr -n k8s.io images ls -q / import FILE: names from the OCI archive's index.json as containerd's
+    # client/import.go (imageName) takes them: io.containerd.image.name, else org.opencontainers.image.ref.name;
+    # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
+    "ctr": f"""mkdir -p {STATE}; case " $* " in
+  *" images ls "*|*" image ls "*|*" i ls "*) cat {STATE}/images 2>/dev/null; exit 0 ;;
+  *" import "*) eval "f=\${{$#}}"; idx=$(tar -xOf "$f" index.json 2>/dev/null) && tar -tf "$f" oci-layout >/dev/null 2>&1 ||
+    {{ echo "ctr: unrecognized image format" >&2; exit 1; }}
+    names=$(printf '%s' "$idx" | grep -o '"io.containerd.image.name" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//')
+    [ -n "$names" ] || names=$(printf '%s' "$idx" | grep -o '"org.opencontainers.image.ref.name" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//')
+    for n in $names; do echo "$n" >>{STATE}/images; echo "unpacking $n...done"; done ;;
+esac""",
     # Repository keys: curl prints an armoured key, gpg --dearmor writes it where asked.
     "curl": """out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
 printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "-----END PGP PUBLIC KEY BLOCK-----" >"$out\"""",
@@ -270,7 +288,7 @@ class Machine:
     """One test's host: a fresh overlay on the cached tree (see the module docstring)."""
 
     def __init__(self, directory: Path, behaviour: dict[str, str] | None = None,
-                 os_release: str = "debian12", swaps: str | None = None):
+                 os_release: str = "debian12", swaps: str | None = None, route: bool = True):
         self.lower = base()
         self.upper, self.work, self.merged = directory / "upper", directory / "work", directory / "merged"
         for d in (self.upper, self.work, self.merged):
@@ -284,6 +302,7 @@ class Machine:
         self.write("/etc/os-release", OS_RELEASES.get(os_release, os_release))
         self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
         self._baseline: dict[str, str] | None = None  # taken just before the first run
+        self.route = route  # False: lo holds ADDRESS but there is no default route (an air-gapped host)
 
     def path(self, inside: str) -> Path:
         """Where a path of the machine lies in its upper directory (the layer the runs write)."""
@@ -322,8 +341,9 @@ class Machine:
             f"mount --bind /dev {self.merged}/dev",
             "ip link set lo up",
             f"ip addr add {ADDRESS}/24 dev lo",
-            f"ip route add default dev lo src {ADDRESS}",
         ]
+        if self.route:
+            mounts.append(f"ip route add default dev lo src {ADDRESS}")
         if self.swaps:
             mounts.append(f"mount --bind {self.swaps} {self.merged}/proc/swaps")
         variables = {"PATH": PATH, "HOME": "/root", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb",
