@@ -33,6 +33,11 @@ VARIANTS = {
         "weave_mtu": "1400",
         "private_address": "192.168.10.5",
         "public_address": "k8s.example.com",
+        "http_proxy": "http://proxy.example.com:3128",
+        "no_proxy": ".corp.example.com,10.1.0.0/16",
+        "registry_mirror": "docker.io=mirror.example.com/hub",
+        "registry_mirror_ca": "/etc/ssl/ca.pem",
+        "airgap": "/root/bundle.tar.gz",
     },
 }
 

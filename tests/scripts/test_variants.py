@@ -13,17 +13,21 @@ import pytest
 
 from tests.support import render_script
 
-TEMPLATES = ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2", "scripts/kubernetes-troubleshoot.sh.j2"]
+TEMPLATES = ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2", "scripts/kubernetes-troubleshoot.sh.j2",
+             "scripts/kubernetes-airgap-bundle.sh.j2"]
 QUERIES = [
     {},
     {"nodelocal_dnscache": "1", "kube_proxy_mode": "ipvs", "kubernetes_version": "1.35.4", "pod_cidr": "10.244.0.0/16",
      "service_cidr": "10.100.0.0/16", "cluster_domain": "corp.internal", "weave_mtu": "1400",
      "private_address": "10.1.2.3", "public_address": "k8s.example.com", "encrypt_network": "0"},
     {"weave_version": "2.9.0", "weave_mtu": "8912"},
+    {"http_proxy": "https://proxy.example.com:8443", "no_proxy": ".corp.example.com,10.1.0.0/16",
+     "registry_mirror": "docker.io=mirror.example.com/hub,quay.io=localhost:5000", "registry_mirror_ca": "/etc/ssl/ca.pem",
+     "airgap": "/root/kubeinit-airgap-1.37.3-debian-amd64.tar.gz"},
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=["defaults", "every-option", "weave-fork"])
+@pytest.mark.parametrize("query", QUERIES, ids=["defaults", "every-option", "weave-fork", "networks"])
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_bash_n_and_shellcheck(template: str, query: dict[str, str]) -> None:
     script = render_script(template, **query)
