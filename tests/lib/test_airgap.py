@@ -118,14 +118,17 @@ def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, t
     assert len(imports) == len(bundle_images({}))
     init = commands.index("kubeadm init --config /etc/kubeinit/kubeadm.yaml")
     assert max(imports) < init  # the images are there before kubeadm looks for them
-    assert sorted(host.read("/var/lib/kubeinit-stubs/images").split()) == sorted(bundle_images({}))
+    # containerd's own sandbox image (pause:3.6 in containerd 1.6's default config) is the bundle's pause
+    tag = commands.index("ctr -n k8s.io images tag registry.k8s.io/pause:3.10.1 registry.k8s.io/pause:3.6")
+    assert max(imports) < tag < init
+    assert sorted(host.read("/var/lib/kubeinit-stubs/images").split()) == sorted([*bundle_images({}), "registry.k8s.io/pause:3.6"])
     assert not host.exists("/etc/apt/sources.list.d/kubernetes.list")  # no repository added
     assert f"sudo bash kubernetes-node-join.sh airgap={BUNDLE} api-server=10.0.0.5:6443" in result.stdout
 
     again = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
     assert again.returncode == 0, again.stderr
     later = host.commands()[len(commands):]
-    assert not [c for c in later if c.startswith(("dpkg -i", "ctr -n k8s.io images import"))]
+    assert not [c for c in later if c.startswith(("dpkg -i", "ctr -n k8s.io images import", "ctr -n k8s.io images tag"))]
     assert "image registry.k8s.io/pause:3.10.1: present" in again.stderr
 
 

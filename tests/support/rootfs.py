@@ -228,6 +228,7 @@ exec /usr/bin/dpkg "$@\"""",
     # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
     "ctr": f"""mkdir -p {STATE}; case " $* " in
   *" images ls "*|*" image ls "*|*" i ls "*) cat {STATE}/images 2>/dev/null; exit 0 ;;
+  *" images tag "*) eval "dst=\\${{$#}}"; echo "$dst" >>{STATE}/images; echo "$dst" ;;
   *" import "*) eval "f=\\${{$#}}"; idx=$(tar -xOf "$f" index.json 2>/dev/null) && tar -tf "$f" oci-layout >/dev/null 2>&1 ||
     {{ echo "ctr: unrecognized image format" >&2; exit 1; }}
     names=$(printf '%s' "$idx" | grep -o '"io.containerd.image.name" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//')
