@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import render_script
-from tests.support.bundle import ARCH, BUNDLE_NAME, KUBE, PACKAGES, REGISTRY, bundle_images, builder, builder_script
+from tests.support.bundle import (ARCH, BUNDLE_NAME, KUBE, PACKAGES, REGISTRY, RPM_ARCH, RPM_PACKAGES, bundle_images, builder,
+                                  builder_script, rhel_bundle)
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
@@ -54,13 +55,13 @@ def sums(files: dict[str, bytes]) -> bytes:
                    for name, data in sorted(files.items()) if name != "./SHA256SUMS").encode()
 
 
-def air_gapped(tmp_path: Path, bundle: bytes):
+def air_gapped(tmp_path: Path, bundle: bytes, path: str = BUNDLE, **kwargs):
     """A host with no default route whose network tools fail loudly, holding the bundle."""
     from tests.support.rootfs import Machine
 
-    host = Machine(tmp_path, route=False, behaviour={name: LOUD for name in NETWORK_TOOLS})
+    host = Machine(tmp_path, route=False, behaviour={name: LOUD for name in NETWORK_TOOLS}, **kwargs)
     host.path("/root").mkdir(parents=True, exist_ok=True)
-    host.path(BUNDLE).write_bytes(bundle)
+    host.path(path).write_bytes(bundle)
     return host
 
 
@@ -144,6 +145,21 @@ def test_an_air_gapped_join_uses_only_the_bundle(built, tmp_path: Path) -> None:
     assert any(c.startswith("dpkg -i ") for c in commands)
     join_at = next(i for i, c in enumerate(commands) if c.startswith("kubeadm join 10.0.0.5:6443"))
     assert max(i for i, c in enumerate(commands) if "images import" in c) < join_at
+
+
+def test_an_air_gapped_rhel_install_takes_the_bundles_rpms_and_adds_no_repository(tmp_path: Path) -> None:
+    name, bundle = rhel_bundle(tmp_path)
+    host = air_gapped(tmp_path / "host", bundle, "/root/" + name, os_release="rocky9")
+    result = host.run(render_script(), f"airgap=/root/{name}", "private-address=10.0.0.5")
+    assert result.returncode == 0, result.stderr
+    assert network_calls(host) == []
+    installs = [c for c in host.commands() if c.startswith("rpm -U ")]
+    assert len(installs) == 1
+    assert sorted(p.rsplit("/", 1)[1] for p in installs[0].split()[2:]) == sorted(
+        f"{n}-{v}.{RPM_ARCH}.rpm" for n, (v, _) in RPM_PACKAGES.items())
+    assert "kubelet 1.37.3-150500.1.1" in host.read("/var/lib/kubeinit-stubs/packages")  # read from the .rpm itself
+    assert not host.exists("/etc/yum.repos.d/kubernetes.repo") and not host.exists("/etc/yum.repos.d/docker-ce.repo")
+    assert "kubeadm init --config /etc/kubeinit/kubeadm.yaml" in host.commands()
 
 
 def _other_arch(files: dict[str, bytes]) -> dict[str, bytes]:

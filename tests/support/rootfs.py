@@ -51,8 +51,9 @@ from tests.support import Run, Stubs
 CACHE = Path("/var/cache/kubeinit-tests")
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-# minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss.
-PACKAGES = ("iproute2",)
+# minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss; the
+# rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm.
+PACKAGES = ("iproute2", "rpm")
 ADDRESS = "10.0.0.5"
 STUB_DIR = "/opt/kubeinit-stubs"  # inside the root
 STATE = "/var/lib/kubeinit-stubs"  # inside the root: what the stubs remember between calls
@@ -164,7 +165,12 @@ kube*) echo "$a $minor.3-150500.1.1" >>{_PKGS} ;; containerd.io) echo "$a ${{CON
     "dpkg-query": f"""eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "dpkg-query: no packages found matching $p" >&2; exit 1; }}
 printf '%s' "install ok installed $v\"""",  # as with -f='${Status} ${Version}'
-    "rpm": f"""eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
+    # rpm -qp reads a real .rpm (the real rpm); rpm -U records each file's NAME VERSION-RELEASE.
+    "rpm": f"""case $1 in -qp) exec /usr/bin/rpm "$@" ;;
+  -U|-Uvh|-i|-ivh) shift; mkdir -p {STATE}; for f in "$@"; do
+    nv=$(/usr/bin/rpm -qp --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}' "$f" 2>/dev/null) || {{ echo "error: $f: not an rpm package (or package manifest)" >&2; exit 1; }}
+    echo "$nv" >>{_PKGS}; done; exit 0 ;; esac
+eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "package $p is not installed"; exit 1; }}
 echo "$v\"""",
     "containerd": f"""v=$(awk '$1 ~ /^containerd/ {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
