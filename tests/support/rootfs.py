@@ -23,6 +23,7 @@ then chroots into it and pipes the script to ``bash -s ARGS`` with a clean envir
 with the stubs first, HOME, LC_ALL, NO_COLOR, and ``env``). ``/sys`` is the tree's own directory
 with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fake, writable
 ``/proc/swaps`` over it). ``os_release`` is a key of ``OS_RELEASES`` or a whole file.
+``route=False`` leaves out the default route: an air-gapped host (lo still holds ``ADDRESS``).
 
 Only what needs a real machine or cluster is stubbed (``STUBBED``): each stub records its
 argv and stdin (``tests.support.Stubs``) and then runs its ``DEFAULT_BEHAVIOUR`` snippet, which
@@ -31,6 +32,8 @@ sysctl values, SELinux mode under ``/var/lib/kubeinit-stubs/``; loaded modules a
 ``/sys/module/NAME``); ``behaviour={name: snippet}`` replaces one. The stubbed package managers
 install containerd ``$CONTAINERD_VERSION`` (1.x or 2.x: ``containerd config default`` follows)
 and the newest patch (.3) of the kubernetes repository's minor, or the exact version asked for.
+``dpkg -i`` and ``rpm -U`` record the real package files they are given (read with the real
+``dpkg-deb`` and ``rpm -qp``); ``ctr`` imports real OCI archives into a list of image names.
 
 A script piped to bash shares its stdin with the commands it runs: like the installers (whose
 last line is ``{ main "$@"; }``), a test script must be read whole before a stub reads stdin.
