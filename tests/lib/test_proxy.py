@@ -138,3 +138,25 @@ def test_without_the_option_nothing_is_written_for_a_proxy(tmp_path: Path) -> No
     assert not host.exists("/etc/apt/apt.conf.d/95kubeinit-proxy")
     assert not host.exists("/etc/systemd/system/containerd.service.d/http-proxy.conf")
     assert "systemctl daemon-reload" not in host.commands()
+
+
+def test_a_proxy_given_twice_is_refused_without_showing_the_password() -> None:
+    from tests.support import run_bash
+
+    result = run_bash(render_script(), FLAG, "http-proxy=http://bob:other@proxy.example.com:3128", "help", as_nobody=True)
+    assert result.returncode == 1
+    assert "kubeinit: http-proxy: given twice with different values ('http://alice:***@proxy.example.com:3128'" in result.stderr
+    assert PASSWORD not in result.stderr and "other" not in result.stderr
+
+
+@pytest.mark.rootfs
+@needs_root
+@pytest.mark.parametrize("os_release", ["debian12", "rocky9"])
+def test_a_dry_run_shows_the_proxy_files_with_the_password_masked(tmp_path: Path, os_release: str) -> None:
+    host = machine(tmp_path, os_release=os_release)
+    result = host.run(render_script(), FLAG, "dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "+ write /etc/kubeinit/proxy.env (mode 0600):" in result.stdout
+    assert "HTTP_PROXY=http://alice:***@proxy.example.com:3128" in result.stdout
+    assert PASSWORD not in result.stdout + result.stderr and "s3cr@t" not in result.stdout + result.stderr
+    assert [path for path in host.changes() if not path.startswith("/var/lib/kubeinit-stubs/")] == []  # the stubs' own notes
