@@ -33,6 +33,20 @@ DOMAIN_RE = rf"^{_LABEL}(\.{_LABEL})*$"
 _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 # HOST[:PORT]: an IPv4 address or a lowercase DNS name, and an optional port.
 ENDPOINT_RE = rf"^({IPV4_RE[1:-1]}|{DOMAIN_RE[1:-1]})(:{_PORT})?$"
+_HOST = rf"({_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}|{_LABEL}(\.{_LABEL})*)"
+# An HTTP proxy: scheme, host and port, nothing else (curl, apt and Go default the port differently:
+# 1080, 80 and 80/443, so it must be named). A flag may also carry USER:PASSWORD@ (PROXY_FLAG_RE):
+# unreserved characters and %XX escapes only, so it is safe in apt.conf, dnf.conf and a systemd unit.
+PROXY_RE = rf"^https?://{_HOST}:{_PORT}/?$"
+PROXY_FLAG_RE = rf"^https?://([A-Za-z0-9._~-]|%[0-9A-Fa-f]{{2}})+(:([A-Za-z0-9._~-]|%[0-9A-Fa-f]{{2}})*)?@{_HOST}:{_PORT}/?$"
+# NO_PROXY entries: host names, .domain suffixes, IPv4 addresses and networks.
+_NO_PROXY_ITEM = rf"(\.?{_LABEL}(\.{_LABEL})*|{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(/(3[0-2]|[12]?[0-9]))?)"
+NO_PROXY_RE = rf"^{_NO_PROXY_ITEM}(,{_NO_PROXY_ITEM})*$"
+# A registry host as an image name starts with one: a dot or a port, or localhost (docker's rule).
+REGISTRY_HOST_RE = rf"({_LABEL}(\.{_LABEL})+(:{_PORT})?|localhost(:{_PORT})?|{_LABEL}:{_PORT})"
+_MIRROR_ITEM = rf"{REGISTRY_HOST_RE}={REGISTRY_HOST_RE}(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*"
+MIRRORS_RE = rf"^{_MIRROR_ITEM}(,{_MIRROR_ITEM})*$"
+PATH_RE = r"^/[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -41,7 +55,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 class Spec:
     """How one option is written and checked, in Python and in bash alike."""
 
-    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host", "endpoint"]
+    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host", "endpoint", "proxy", "list", "mirrors", "path"]
     placeholder: str
     pattern: str = ""
     choices: tuple[str, ...] = ()
@@ -110,6 +124,20 @@ def check(spec: Spec, raw: str) -> Any:
         if _match(r"[0-9.]*", raw) or not _match(DOMAIN_RE, raw):
             raise ValueError(f"{raw!r} is neither an IPv4 address nor a lowercase DNS name")
         return raw
+    if spec.kind == "proxy":
+        if "@" in raw:
+            raise ValueError("carries a user or password: a proxy password never goes in a URL the service sees; "
+                             "give it on the host, as a flag: bash -s http-proxy=http://USER:PASSWORD@HOST:PORT")
+        if not _match(spec.pattern, raw):
+            raise ValueError(f"{raw!r} is not a proxy URL such as http://proxy.example.com:3128 (http or https, host, port)")
+        return raw
+    if spec.kind in ("list", "mirrors", "path") and not _match(spec.pattern, raw):
+        described = {
+            "list": "a comma-separated list of host names, .domains, IPv4 addresses or networks",
+            "mirrors": "REGISTRY=MIRROR[,...] of registry hosts, e.g. docker.io=mirror.example.com/dockerhub",
+            "path": "an absolute path on the host (letters, digits and . _ + - only)",
+        }
+        raise ValueError(f"{raw!r} is not {described[spec.kind]}")
     if spec.kind == "cidr":
         if not _match(spec.pattern, raw):
             raise ValueError(f"{raw!r} is not an IPv4 CIDR such as 10.32.0.0/12")
@@ -209,6 +237,27 @@ class Options(BaseModel):
         "(at runtime and permanently, recorded so that reset closes them again); keep changes nothing, and preflight stops "
         "with the commands to run.",
         group="Firewall", label="Host firewall",
+    )
+
+    http_proxy: Annotated[str | None, Spec("proxy", "URL", PROXY_RE, optional=True)] = _opt(None, "HTTP proxy for every download: apt or dnf, curl, containerd's image pulls; e.g. "
+        "http://proxy.example.com:3128. A password goes only in a bash -s flag on the host "
+        "(http-proxy=http://USER:PASSWORD@HOST:PORT), never in the query.",
+        group="Proxies and registries", label="HTTP proxy", advanced=True,
+    )
+    no_proxy: Annotated[str | None, Spec("list", "LIST", NO_PROXY_RE, optional=True)] = _opt(None, "More hosts, .domains and networks reached without the proxy. localhost, 127.0.0.1, this host's "
+        "addresses, the pod and service networks, .svc and the cluster domain are always added.",
+        group="Proxies and registries", label="Hosts reached without the proxy", advanced=True,
+    )
+    registry_mirror: Annotated[str | None, Spec("mirrors", "REGISTRY=MIRROR,...", MIRRORS_RE, optional=True)] = _opt(None, "containerd pulls these registries' images through a mirror (hosts.toml), e.g. "
+        "docker.io=mirror.example.com/dockerhub; added to the service's KUBEINIT_IMAGE_REGISTRY_MIRRORS.",
+        group="Proxies and registries", label="Registry mirrors", advanced=True,
+    )
+    registry_mirror_ca: Annotated[str | None, Spec("path", "PATH", PATH_RE, optional=True)] = _opt(None, "A PEM file on the host: the private CA that signed the mirrors' certificates.",
+        group="Proxies and registries", label="Registry mirrors' CA file", advanced=True,
+    )
+    airgap: Annotated[str | None, Spec("path", "PATH", PATH_RE, optional=True)] = _opt(None, "Install from an air-gap bundle on the host (made by /kubernetes-airgap-bundle): packages and "
+        "images from the bundle, no network used.",
+        group="Proxies and registries", label="Air-gap bundle", advanced=True,
     )
 
     @field_validator("*", mode="before")

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.params import WEAVE_VERSIONS, canonical_name, parse_pairs, text
+from app.params import MIRRORS_RE, WEAVE_VERSIONS, canonical_name, parse_pairs, text
 
 ENV_PREFIX = "KUBEINIT_"
 # A registry host (with an optional port), and an image or repository reference under one: it is
@@ -144,10 +144,11 @@ class Settings(BaseSettings):
     @field_validator("image_registry_mirrors")
     @classmethod
     def _check_mirrors(cls, mirrors: dict[str, str]) -> dict[str, str]:
+        # The same rule as the registry_mirror option's: the script writes both into containerd's hosts.toml.
         for registry, mirror in mirrors.items():
             if not re.fullmatch(REGISTRY_RE, registry):
                 raise ValueError(f"{registry!r} is not a registry host such as docker.io or registry.k8s.io")
-            if not re.fullmatch(IMAGE_RE, mirror):
+            if not re.fullmatch(IMAGE_RE, mirror) or not re.fullmatch(MIRRORS_RE[1:-1], f"{registry}={mirror}"):
                 raise ValueError(f"{registry}: {mirror!r} is not a registry host with an optional path")
         return mirrors
 

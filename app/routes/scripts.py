@@ -230,3 +230,5 @@ add_script_route("/kubernetes-troubleshoot",
                  "Weave Net, NodeLocal DNSCache and DNS checks, explained: curl -sSL URL | sudo bash")
 add_script_route("/kubernetes-node-join",
                  "Joins a host to the cluster: the command kubernetes-init prints, with api-server, token and ca-cert-hash flags")
+add_script_route("/kubernetes-airgap-bundle",
+                 "Builds an air-gap bundle on a connected host (same OS family and arch): curl -sSL URL | sudo bash")

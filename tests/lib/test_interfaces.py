@@ -111,7 +111,8 @@ def test_every_module_says_what_it_is_for_and_what_it_writes(module):
         assert stem in source, f"{module}: writes {path}, which its code never names"
 
 
-@pytest.mark.parametrize("script", ["kubernetes-init", "kubernetes-node-join", "kubernetes-troubleshoot"])
+@pytest.mark.parametrize("script", ["kubernetes-init", "kubernetes-node-join", "kubernetes-troubleshoot",
+                                    "kubernetes-airgap-bundle"])
 def test_every_function_a_rendered_script_calls_is_defined_in_it(script):
     """Each entry script includes the modules its calls need: none calls a function it left out."""
     body = render_script(f"scripts/{script}.sh.j2")

@@ -36,6 +36,11 @@ VARIANTS = {
         "control_plane_endpoint": "10.0.0.100:8443",
         "ha_vip": "10.0.0.100",
         "control_plane_taint": "1",
+        "http_proxy": "http://proxy.example.com:3128",
+        "no_proxy": ".corp.example.com,10.1.0.0/16",
+        "registry_mirror": "docker.io=mirror.example.com/hub",
+        "registry_mirror_ca": "/etc/ssl/ca.pem",
+        "airgap": "/root/bundle.tar.gz",
     },
     "ha-endpoint": {"control_plane_endpoint": "lb.example.com"},
 }

@@ -13,7 +13,8 @@ import pytest
 
 from tests.support import render_script
 
-TEMPLATES = ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2", "scripts/kubernetes-troubleshoot.sh.j2"]
+TEMPLATES = ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2", "scripts/kubernetes-troubleshoot.sh.j2",
+             "scripts/kubernetes-airgap-bundle.sh.j2"]
 QUERIES = [
     {},
     {"nodelocal_dnscache": "1", "kube_proxy_mode": "ipvs", "kubernetes_version": "1.35.4", "pod_cidr": "10.244.0.0/16",
@@ -23,10 +24,13 @@ QUERIES = [
     {"weave_version": "2.9.0", "weave_mtu": "8912"},
     {"ha_vip": "10.0.0.100", "control_plane_taint": "1"},
     {"weave_version": "2.8.1", "kube_proxy_mode": "nftables", "nodelocal_dnscache": "1", "nodelocal_address": "169.254.25.10"},
+    {"http_proxy": "https://proxy.example.com:8443", "no_proxy": ".corp.example.com,10.1.0.0/16",
+     "registry_mirror": "docker.io=mirror.example.com/hub,quay.io=localhost:5000", "registry_mirror_ca": "/etc/ssl/ca.pem",
+     "airgap": "/root/kubeinit-airgap-1.37.3-debian-amd64.tar.gz"},
 ]
 
 
-QUERY_IDS = ["defaults", "every-option", "weave-fork", "ha-vip", "upstream-2.8.1-nftables"]
+QUERY_IDS = ["defaults", "every-option", "weave-fork", "ha-vip", "upstream-2.8.1-nftables", "networks"]
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=QUERY_IDS)

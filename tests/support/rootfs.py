@@ -29,6 +29,7 @@ with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fa
 ``os_release`` is a key of ``OS_RELEASES`` or a whole file. ``distro=`` (a facts file of
 ``tests/support/distros/``) shapes the host instead: its os-release, cgroup version (no v2 marker on
 v1), ``uname -m``/``-r`` for ``arch``, what its repositories offer, and its Debian suite's own root.
+``route=False`` leaves out the default route: an air-gapped host (lo still holds ``ADDRESS``).
 
 Only what needs a real machine or cluster is stubbed (``STUBBED``): each stub records its
 argv and stdin (``tests.support.Stubs``) and then runs its ``DEFAULT_BEHAVIOUR`` snippet, which
@@ -46,6 +47,8 @@ admin.conf and the static pod manifests first, as the real one does, and fails o
 after writing them; kubectl's reads answer in kubectl's formats (custom-columns, -o name,
 jsonpath) and errors (NotFound, connection refused) from that state, and ``machine.behave(name,
 snippet)`` gives one stub another behaviour between runs (an outage that a re-run no longer meets).
+``dpkg -i`` and ``rpm -U`` record the real package files they are given (read with the real
+``dpkg-deb`` and ``rpm -qp``); ``ctr`` imports real OCI archives into a list of image names.
 
 A script piped to bash shares its stdin with the commands it runs: like the installers (whose
 last line is ``{ main "$@"; }``), a test script must be read whole before a stub reads stdin.
@@ -68,8 +71,9 @@ from tests.support.firewall_stubs import BEHAVIOUR as FIREWALL_BEHAVIOUR
 CACHE = Path("/var/cache/kubeinit-tests")
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-# minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss.
-PACKAGES = ("iproute2",)
+# minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss; the
+# rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm.
+PACKAGES = ("iproute2", "rpm")
 ADDRESS = "10.0.0.5"
 STUB_DIR = "/opt/kubeinit-stubs"  # inside the root
 STATE = "/var/lib/kubeinit-stubs"  # inside the root: what the stubs remember between calls
@@ -171,6 +175,7 @@ STUBBED = [
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
     "curl", "gpg",  # network downloads (repository keys)
     "firewall-cmd", "ufw",  # host firewalls: installed, inactive unless a test starts one (firewall_stubs)
+    "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
 ]
 
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
@@ -374,7 +379,12 @@ containerd.io*) case $a in containerd.io-*) want="${{a#containerd.io-}}*" ;; *) 
 f='${{Package}}\\t${{Version}}\\n'; prev=; for a in "$@"; do case $a in -f=*|--showformat=*) f=${{a#*=}} ;; esac; [ "$prev" = -f ] && f=$a; prev=$a; done
 f=$(printf '%s' "$f" | sed "s/\\${{Status}}/install ok installed/g; s/\\${{Version}}/$v/g; s/\\${{Package}}/$p/g"); printf "$f\"""",
     # rpm -q --qf '%{{VERSION}}-%{{RELEASE}}\\n' NAME; "package NAME is not installed" on stdout and exit 1 otherwise.
-    "rpm": f"""eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
+    # rpm -qp reads a real .rpm (the real rpm); rpm -U records each file's NAME VERSION-RELEASE.
+    "rpm": f"""case $1 in -qp) exec /usr/bin/rpm "$@" ;;
+  -U|-Uvh|-i|-ivh) shift; mkdir -p {STATE}; for f in "$@"; do
+    nv=$(/usr/bin/rpm -qp --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}' "$f" 2>/dev/null) || {{ echo "error: $f: not an rpm package (or package manifest)" >&2; exit 1; }}
+    echo "$nv" >>{_PKGS}; done; exit 0 ;; esac
+eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "package $p is not installed"; exit 1; }}
 echo "$v\"""",
     # Installed by a package (linked into /usr/bin): 'containerd --version' as each package's build prints it:
@@ -422,6 +432,24 @@ esac""",
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
     "kubeadm": KUBEADM,
     "kubectl": KUBECTL,
+    # dpkg -i records each real .deb's Package and Version (read with the real dpkg-deb, which fails
+    # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
+    "dpkg": f"""case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
+for f in "$@"; do n=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) || {{ echo "dpkg: error processing archive $f (--install):" >&2; rc=1; continue; }}
+echo "$n $v" >>{_PKGS}; echo "Setting up $n ($v) ..."; done; exit $rc ;; esac
+exec /usr/bin/dpkg "$@\"""",
+    # ctr -n k8s.io images ls -q / import FILE: names from the OCI archive's index.json as containerd's
+    # client/import.go (imageName) takes them: io.containerd.image.name, else org.opencontainers.image.ref.name;
+    # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
+    "ctr": f"""mkdir -p {STATE}; case " $* " in
+  *" images ls "*|*" image ls "*|*" i ls "*) cat {STATE}/images 2>/dev/null; exit 0 ;;
+  *" images tag "*) eval "dst=\\${{$#}}"; echo "$dst" >>{STATE}/images; echo "$dst" ;;
+  *" import "*) eval "f=\\${{$#}}"; idx=$(tar -xOf "$f" index.json 2>/dev/null) && tar -tf "$f" oci-layout >/dev/null 2>&1 ||
+    {{ echo "ctr: unrecognized image format" >&2; exit 1; }}
+    names=$(printf '%s' "$idx" | grep -o '"io.containerd.image.name" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//')
+    [ -n "$names" ] || names=$(printf '%s' "$idx" | grep -o '"org.opencontainers.image.ref.name" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//')
+    for n in $names; do echo "$n" >>{STATE}/images; echo "unpacking $n...done"; done ;;
+esac""",
     # Repository keys: curl prints an armoured key, gpg --dearmor writes it where asked.
     "curl": """out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
 printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "-----END PGP PUBLIC KEY BLOCK-----" >"$out\"""",
@@ -481,7 +509,7 @@ class Machine:
     def __init__(self, directory: Path, behaviour: dict[str, str] | None = None,
                  os_release: str = "debian12", swaps: str | None = None, *, distro: str | None = None,
                  arch: str = "amd64", packages: dict[str, str] | None = None, cpus: int | None = None,
-                 memory_kb: int | None = None):
+                 memory_kb: int | None = None, route: bool = True):
         from tests.support.distros import ARCHES, distro_facts
 
         # The facts shape the host: os-release, cgroup version, uname, and what the repositories offer. Without
@@ -523,6 +551,7 @@ class Machine:
                 self.path("/usr/bin").mkdir(parents=True, exist_ok=True)
                 os.symlink(f"{PACKAGED}/containerd", self.path("/usr/bin/containerd"))
         self._baseline: dict[str, str] | None = None  # taken just before the first run
+        self.route = route  # False: lo holds ADDRESS but there is no default route (an air-gapped host)
 
     def hold_apt_lock(self, runs: int, pid: int = 1234, name: str = "unattended-upgr") -> None:
         """The next ``runs`` apt-get calls find apt's lock held by process ``pid`` (``name``, as apt shows it)."""
@@ -565,8 +594,9 @@ class Machine:
             f"mount --bind /dev {self.merged}/dev",
             "ip link set lo up",
             f"ip addr add {ADDRESS}/24 dev lo",
-            f"ip route add default dev lo src {ADDRESS}",
         ]
+        if self.route:
+            mounts.append(f"ip route add default dev lo src {ADDRESS}")
         if self.swaps:
             mounts.append(f"mount --bind {self.swaps} {self.merged}/proc/swaps")
         if self.meminfo:

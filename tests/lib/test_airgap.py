@@ -1,0 +1,214 @@
+"""Air-gapped installs (templates/lib/airgap.sh.j2) from a bundle that the real builder script
+(templates/scripts/kubernetes-airgap-bundle.sh.j2) made in the fake host from stubbed repository and
+registry answers (tests/support/bundle.py: real .deb files, real OCI archives).
+
+The installs run with no default route, and every network tool (curl, apt-get, apt-cache, dnf,
+skopeo, gpg) fails loudly: a test asserts none was called."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.support import render_script
+from tests.support.bundle import (ARCH, BUNDLE_NAME, KUBE, PACKAGES, REGISTRY, RPM_ARCH, RPM_PACKAGES, bundle_images, builder,
+                                  builder_script, rhel_bundle)
+
+pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
+
+NETWORK_TOOLS = ("curl", "apt-get", "apt-cache", "dnf", "skopeo", "gpg")
+LOUD = 'echo "NETWORK TOOL CALLED: $(basename "$0") $*" >&2; exit 99'
+BUNDLE = "/root/" + BUNDLE_NAME
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The builder host after one run of the builder with the default options."""
+    host = builder(tmp_path_factory.mktemp("airgap"))
+    result = host.run(builder_script(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    return host, result
+
+
+def members(bundle: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as archive:
+        return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+
+
+def repack(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def sums(files: dict[str, bytes]) -> bytes:
+    return "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+                   for name, data in sorted(files.items()) if name != "./SHA256SUMS").encode()
+
+
+def air_gapped(tmp_path: Path, bundle: bytes, path: str = BUNDLE, **kwargs):
+    """A host with no default route whose network tools fail loudly, holding the bundle."""
+    from tests.support.rootfs import Machine
+
+    host = Machine(tmp_path, route=False, behaviour={name: LOUD for name in NETWORK_TOOLS}, **kwargs)
+    host.path("/root").mkdir(parents=True, exist_ok=True)
+    host.path(path).write_bytes(bundle)
+    return host
+
+
+def network_calls(host) -> list[str]:
+    return [c for c in host.commands() if c.split()[0] in NETWORK_TOOLS]
+
+
+def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(built) -> None:
+    host, result = built
+    files = members(host.path("/" + BUNDLE_NAME).read_bytes())
+    manifest = [line.split("\t") for line in files["./manifest.tsv"].decode().splitlines() if not line.startswith("#")]
+    header = {row[1]: row[2] for row in manifest if row[0] == "bundle"}
+    assert header["kubernetes"] == KUBE and header["os-family"] == "debian" and header["arch"] == ARCH
+    packages = {row[1]: row[2] for row in manifest if row[0] == "package"}
+    assert packages == {name: version for name, (version, _) in PACKAGES.items()}  # the newest patch, not 1.37.2
+    images = {row[1]: row for row in manifest if row[0] == "image"}
+    assert sorted(images) == sorted(bundle_images({}))
+    for ref, (_, _, _, digest, path) in images.items():  # the digest is the archive's manifest's
+        with tarfile.open(fileobj=io.BytesIO(files["./" + path])) as archive:
+            manifest_digest = digest.split(":")[1]
+            blob = archive.extractfile("blobs/sha256/" + manifest_digest).read()
+            assert hashlib.sha256(blob).hexdigest() == manifest_digest, ref
+    for row in manifest:
+        if row[0] in ("package", "script"):
+            assert hashlib.sha256(files["./" + row[4]]).hexdigest() == row[3], row
+    assert files["./SHA256SUMS"] == sums(files)
+    assert files["./scripts/kubernetes-init.sh"].decode() == render_script(kubernetes_version=KUBE)
+    assert host.read("/kubernetes-node-join.sh") == render_script("scripts/kubernetes-node-join.sh.j2", kubernetes_version=KUBE)
+    assert f"sudo bash kubernetes-init.sh airgap=/path/to/{BUNDLE_NAME}" in result.stdout
+    download = next(c for c in host.commands() if " download " in c)
+    assert f"kubeadm={KUBE}-1.1 kubelet={KUBE}-1.1 kubectl={KUBE}-1.1" in download
+
+
+def test_the_builder_stops_naming_an_image_the_registry_does_not_have(tmp_path: Path) -> None:
+    host = builder(tmp_path)
+    for archive in host.path(REGISTRY).glob("docker.io_weaveworks_weave-npc*"):
+        archive.unlink()
+    result = host.run(builder_script(), timeout=300)
+    assert result.returncode == 1
+    assert "skopeo could not copy docker.io/weaveworks/weave-npc:2.8.1" in result.stderr
+    assert "manifest unknown" in result.stderr
+    assert not host.exists("/" + BUNDLE_NAME)
+
+
+def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, tmp_path: Path) -> None:
+    bundle = built[0].path("/" + BUNDLE_NAME).read_bytes()
+    host = air_gapped(tmp_path, bundle)
+    result = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert result.returncode == 0, result.stderr
+    assert network_calls(host) == [] and "NETWORK TOOL CALLED" not in result.stderr
+    commands = host.commands()
+    installs = [c for c in commands if c.startswith("dpkg -i ")]
+    assert len(installs) == 1 and sorted(p.rsplit("/", 1)[1].split("_")[0] for p in installs[0].split()[2:]) == sorted(PACKAGES)
+    imports = [i for i, c in enumerate(commands) if c.startswith("ctr -n k8s.io images import --platform linux/")]
+    assert len(imports) == len(bundle_images({}))
+    init = commands.index("kubeadm init --config /etc/kubeinit/kubeadm.yaml")
+    assert max(imports) < init  # the images are there before kubeadm looks for them
+    # containerd's own sandbox image (pause:3.6 in containerd 1.6's default config) is the bundle's pause
+    tag = commands.index("ctr -n k8s.io images tag registry.k8s.io/pause:3.10.1 registry.k8s.io/pause:3.6")
+    assert max(imports) < tag < init
+    assert sorted(host.read("/var/lib/kubeinit-stubs/images").split()) == sorted([*bundle_images({}), "registry.k8s.io/pause:3.6"])
+    assert not host.exists("/etc/apt/sources.list.d/kubernetes.list")  # no repository added
+    assert f"sudo bash kubernetes-node-join.sh airgap={BUNDLE} api-server=10.0.0.5:6443" in result.stdout
+
+    again = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert again.returncode == 0, again.stderr
+    later = host.commands()[len(commands):]
+    assert not [c for c in later if c.startswith(("dpkg -i", "ctr -n k8s.io images import", "ctr -n k8s.io images tag"))]
+    assert "image registry.k8s.io/pause:3.10.1: present" in again.stderr
+
+
+def test_an_air_gapped_join_uses_only_the_bundle(built, tmp_path: Path) -> None:
+    bundle = built[0].path("/" + BUNDLE_NAME).read_bytes()
+    host = air_gapped(tmp_path, bundle)
+    join = built[0].read("/kubernetes-node-join.sh")
+    result = host.run(join, f"airgap={BUNDLE}", "api-server=10.0.0.5", "token=abcdef.0123456789abcdef",
+                      "ca-cert-hash=sha256:" + "ab" * 32)
+    assert result.returncode == 0, result.stderr
+    assert network_calls(host) == []
+    commands = host.commands()
+    assert any(c.startswith("dpkg -i ") for c in commands)
+    join_at = next(i for i, c in enumerate(commands) if c.startswith("kubeadm join 10.0.0.5:6443"))
+    assert max(i for i, c in enumerate(commands) if "images import" in c) < join_at
+
+
+def test_an_air_gapped_rhel_install_takes_the_bundles_rpms_and_adds_no_repository(tmp_path: Path) -> None:
+    name, bundle = rhel_bundle(tmp_path)
+    host = air_gapped(tmp_path / "host", bundle, "/root/" + name, os_release="rocky9")
+    result = host.run(render_script(), f"airgap=/root/{name}", "private-address=10.0.0.5")
+    assert result.returncode == 0, result.stderr
+    assert network_calls(host) == []
+    installs = [c for c in host.commands() if c.startswith("rpm -U ")]
+    assert len(installs) == 1
+    assert sorted(p.rsplit("/", 1)[1] for p in installs[0].split()[2:]) == sorted(
+        f"{n}-{v}.{RPM_ARCH}.rpm" for n, (v, _) in RPM_PACKAGES.items())
+    assert "kubelet 1.37.3-150500.1.1" in host.read("/var/lib/kubeinit-stubs/packages")  # read from the .rpm itself
+    assert not host.exists("/etc/yum.repos.d/kubernetes.repo") and not host.exists("/etc/yum.repos.d/docker-ce.repo")
+    assert "kubeadm init --config /etc/kubeinit/kubeadm.yaml" in host.commands()
+
+
+def _other_arch(files: dict[str, bytes]) -> dict[str, bytes]:
+    other = "arm64" if ARCH == "amd64" else "amd64"
+    files["./manifest.tsv"] = files["./manifest.tsv"].replace(f"bundle\tarch\t{ARCH}".encode(), f"bundle\tarch\t{other}".encode())
+    files["./SHA256SUMS"] = sums(files)
+    return files
+
+
+def _altered(files: dict[str, bytes]) -> dict[str, bytes]:
+    name = next(n for n in files if n.startswith("./packages/kubeadm_"))
+    files[name] = files[name][:-1] + bytes([files[name][-1] ^ 1])
+    return files
+
+
+def _extra(files: dict[str, bytes]) -> dict[str, bytes]:
+    files["./packages/zz-extra_1.0_all.deb"] = b"not in SHA256SUMS"
+    return files
+
+
+@pytest.mark.parametrize(("damage", "args", "message"), [
+    ("truncated", (), "is damaged or truncated"),
+    ("altered", (), "is altered, SHA256SUMS does not match: ./packages/kubeadm_"),
+    ("extra", (), "holds files SHA256SUMS does not list: ./packages/zz-extra_1.0_all.deb"),
+    ("other-arch", (), "does not fit this host: it is for"),
+    ("as-built", ("kubernetes-version=1.36",), f"does not fit this host: it holds Kubernetes {KUBE}, not 1.36"),
+])
+def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Path, damage, args, message) -> None:
+    bundle = built[0].path("/" + BUNDLE_NAME).read_bytes()
+    if damage == "truncated":
+        bundle = bundle[: len(bundle) // 2]
+    elif damage != "as-built":
+        bundle = repack({"altered": _altered, "extra": _extra, "other-arch": _other_arch}[damage](members(bundle)))
+    host = air_gapped(tmp_path, bundle)
+    result = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5", *args)
+    assert result.returncode == 1
+    assert message in result.stderr and "nothing was changed" in result.stderr
+    if damage == "other-arch":
+        assert f"this host is {ARCH}" in result.stderr
+    assert host.changes() == {}
+    assert not [c for c in host.commands() if c.startswith(("dpkg -i", "ctr", "kubeadm init"))]
+
+
+def test_a_missing_bundle_is_named(tmp_path: Path) -> None:
+    from tests.support.rootfs import Machine
+
+    host = Machine(tmp_path, route=False)
+    result = host.run(render_script(), "airgap=/root/nothing-here.tar.gz", "private-address=10.0.0.5")
+    assert result.returncode == 1
+    assert "airgap: /root/nothing-here.tar.gz: no such file on this host" in result.stderr
+    assert host.changes() == {}
+

@@ -1,0 +1,162 @@
+"""The HTTP proxy (templates/lib/proxy.sh.j2): the files the installer writes for apt, dnf and
+containerd, NO_PROXY, the password kept out of URLs and logs, the preflight check, the join command
+and reset; run end to end in the fake host."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.params import OptionError, parse_pairs
+from tests.support import render_script
+
+PASSWORD = "s3cr%40t"  # s3cr@t, %-encoded as a URL's userinfo must be
+FLAG = f"http-proxy=http://alice:{PASSWORD}@proxy.example.com:3128"
+# curl, asked for -w '%{http_connect} %{http_code}', prints both codes (curl(1) --write-out); this
+# one records the proxy it was given in its environment (never in its arguments).
+CURL_OK = """case "$*" in *"%{http_connect}"*) mkdir -p /var/lib/kubeinit-stubs; printf '%s' "${https_proxy:-none}" >/var/lib/kubeinit-stubs/curl-proxy; printf '200 200' ;;
+*) out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done; echo key >"$out" ;; esac"""
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+
+
+def machine(tmp_path: Path, **kwargs):
+    from tests.support.rootfs import Machine
+
+    kwargs.setdefault("behaviour", {"curl": CURL_OK})
+    return Machine(tmp_path, **kwargs)
+
+
+def test_the_query_refuses_a_proxy_password_and_bad_urls() -> None:
+    for raw, reason in [
+        ("http://alice:pw@proxy.example.com:3128", "carries a user or password"),
+        ("http://proxy.example.com:3128\nAcquire::x", "is not a proxy URL"),
+        ("ftp://proxy.example.com:21", "is not a proxy URL"),
+        ("http://proxy.example.com", "is not a proxy URL"),  # the port must be named
+    ]:
+        with pytest.raises(OptionError) as error:
+            parse_pairs([("http_proxy", raw)])
+        assert error.value.problems[0][0] == "http_proxy" and reason in error.value.problems[0][1]
+        assert "pw" not in str(error.value)
+    with pytest.raises(OptionError, match="no_proxy"):
+        parse_pairs([("no_proxy", "a.example.com,$(reboot)")])
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_apt_containerd_and_the_join_command_get_the_proxy_and_the_password_stays_in_0600_files(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script(pod_cidr="10.244.0.0/16"), FLAG, "no-proxy=.corp.example.com,10.1.0.0/16")
+    assert result.returncode == 0, result.stderr
+    url = f"http://alice:{PASSWORD}@proxy.example.com:3128"
+    assert host.read("/etc/apt/apt.conf.d/95kubeinit-proxy").splitlines()[1:] == [
+        f'Acquire::http::Proxy "{url}";', f'Acquire::https::Proxy "{url}";']
+    env = dict(line.split("=", 1) for line in host.read("/etc/kubeinit/proxy.env").splitlines() if "=" in line)
+    assert env["HTTP_PROXY"] == env["HTTPS_PROXY"] == url
+    no_proxy = env["NO_PROXY"].split(",")
+    for item in ("localhost", "127.0.0.1", "10.0.0.5", "10.244.0.0/16", "10.96.0.0/12", ".svc", ".cluster.local",
+                 ".corp.example.com", "10.1.0.0/16"):
+        assert item in no_proxy
+    assert "EnvironmentFile=/etc/kubeinit/proxy.env" in host.read("/etc/systemd/system/containerd.service.d/http-proxy.conf")
+    for path in ("/etc/apt/apt.conf.d/95kubeinit-proxy", "/etc/kubeinit/proxy.env"):
+        assert host.path(path).stat().st_mode & 0o777 == 0o600
+    commands = host.commands()
+    assert commands.index("systemctl daemon-reload") < commands.index("systemctl enable --now containerd")
+    assert host.read("/var/lib/kubeinit-stubs/curl-proxy") == url  # preflight's curl, through its environment
+    assert not [c for c in commands if PASSWORD in c]  # never in an argument
+    assert PASSWORD not in result.stderr and PASSWORD not in result.stdout
+    assert "http-proxy=http://alice:***@proxy.example.com:3128" in result.stderr
+    assert "preflight pass:    proxy: http://alice:***@proxy.example.com:3128 answers and reaches pkgs.k8s.io" in result.stderr
+    join = next(line for line in result.stdout.splitlines() if "kubernetes-node-join" in line)
+    assert "http_proxy=http://proxy.example.com:3128" in join and "no_proxy=.corp.example.com,10.1.0.0/16" in join
+    assert "alice" not in join
+    assert "add http-proxy=http://alice:***@proxy.example.com:3128 with the real password" in result.stderr
+
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    for path in ("/etc/apt/apt.conf.d/95kubeinit-proxy", "/etc/kubeinit/proxy.env",
+                 "/etc/systemd/system/containerd.service.d/http-proxy.conf"):
+        assert not host.exists(path), path
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp_path: Path) -> None:
+    host = machine(tmp_path, os_release="rocky9")
+    original = "[main]\ngpgcheck=1\ninstallonly_limit=3\n"
+    host.write("/etc/dnf/dnf.conf", original)
+    result = host.run(render_script(), FLAG)
+    assert result.returncode == 0, result.stderr
+    conf = host.read("/etc/dnf/dnf.conf").splitlines()
+    assert conf[0] == "[main]"
+    assert conf[2:5] == ["proxy=http://proxy.example.com:3128", "proxy_username=alice", "proxy_password=s3cr@t"]
+    assert conf[6:] == ["gpgcheck=1", "installonly_limit=3"]
+    assert host.path("/etc/dnf/dnf.conf").stat().st_mode & 0o777 == 0o600
+    again = host.run(render_script(), FLAG)  # a re-run writes the block once
+    assert again.returncode == 0 and "unchanged: /etc/dnf/dnf.conf" in again.stderr
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert host.read("/etc/dnf/dnf.conf") == original
+
+
+@pytest.mark.rootfs
+@needs_root
+@pytest.mark.parametrize(("curl", "message"), [
+    ('printf "000 000"; echo "curl: (7) Failed to connect to proxy.example.com port 3128" >&2; exit 7',
+     "proxy: http://proxy.example.com:3128 does not answer"),
+    ('printf "403 000"; echo "curl: (56) CONNECT tunnel failed, response 403" >&2; exit 56',
+     "proxy: http://proxy.example.com:3128 refused to reach pkgs.k8s.io (CONNECT answered 403)"),
+    ('printf "407 000"; exit 56', "proxy: http://proxy.example.com:3128 wants a user and password (407)"),
+    ('printf "000 000"; exit 5', "proxy: cannot resolve the proxy host of http://proxy.example.com:3128"),
+])
+def test_preflight_names_what_fails_and_nothing_changes(tmp_path: Path, curl: str, message: str) -> None:
+    host = machine(tmp_path, behaviour={"curl": curl})
+    result = host.run(render_script(http_proxy="http://proxy.example.com:3128"))
+    assert result.returncode == 1
+    assert "preflight FAIL:    " + message in result.stderr
+    assert host.changes() == {}
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_a_proxy_flag_with_a_newline_is_refused_and_nothing_changes(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script(), "http-proxy=http://proxy.example.com:3128\nAcquire::Evil \"1\";")
+    assert result.returncode == 1
+    assert "kubeinit: http-proxy: 'http://proxy.example.com:3128" in result.stderr and "is not a proxy URL" in result.stderr
+    assert host.changes() == {} and host.commands() == []
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_without_the_option_nothing_is_written_for_a_proxy(tmp_path: Path) -> None:
+    host = machine(tmp_path)
+    result = host.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert not host.exists("/etc/apt/apt.conf.d/95kubeinit-proxy")
+    assert not host.exists("/etc/systemd/system/containerd.service.d/http-proxy.conf")
+    assert "systemctl daemon-reload" not in host.commands()
+
+
+def test_a_proxy_given_twice_is_refused_without_showing_the_password() -> None:
+    from tests.support import run_bash
+
+    result = run_bash(render_script(), FLAG, "http-proxy=http://bob:other@proxy.example.com:3128", "help", as_nobody=True)
+    assert result.returncode == 1
+    assert "kubeinit: http-proxy: given twice with different values ('http://alice:***@proxy.example.com:3128'" in result.stderr
+    assert PASSWORD not in result.stderr and "other" not in result.stderr
+
+
+@pytest.mark.rootfs
+@needs_root
+@pytest.mark.parametrize("os_release", ["debian12", "rocky9"])
+def test_a_dry_run_shows_the_proxy_files_with_the_password_masked(tmp_path: Path, os_release: str) -> None:
+    host = machine(tmp_path, os_release=os_release)
+    result = host.run(render_script(), FLAG, "dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "+ write /etc/kubeinit/proxy.env (mode 0600):" in result.stdout
+    assert "HTTP_PROXY=http://alice:***@proxy.example.com:3128" in result.stdout
+    assert PASSWORD not in result.stdout + result.stderr and "s3cr@t" not in result.stdout + result.stderr
+    assert [path for path in host.changes() if not path.startswith("/var/lib/kubeinit-stubs/")] == []  # the stubs' own notes

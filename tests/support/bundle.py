@@ -1,0 +1,318 @@
+"""A test air-gap bundle, built by the real kubernetes-airgap-bundle script in the fake host from
+stubbed repository and registry answers.
+
+The repository's packages are real ``.deb`` files made here with ``dpkg-deb --build`` (kubeadm's
+holds a ``usr/bin/kubeadm`` that answers ``config images list`` as kubeadm does, from
+``fixtures/kubeadm-config-images-list.txt``); the registry's images are real OCI image layouts
+(``oci-layout``, ``index.json``, ``blobs/sha256/...``) in tar archives, named as skopeo names them
+(``org.opencontainers.image.ref.name`` = the full image name).
+
+The RHEL family's bundle (``rhel_bundle``) holds real ``.rpm`` files made with rpmbuild (Debian's
+``rpm`` package) and is laid out here the way the builder lays out the Debian one (which a test
+checks): the builder's dnf path itself (dnf download, rpmkeys) runs only through bash -n and
+shellcheck, as signing test packages is beyond these tests.
+
+    host = builder(tmp_path)                 # a Machine whose apt, curl and skopeo answer from them
+    result = host.run(builder_script(), ...)
+    bundle = host.path("/" + BUNDLE_NAME)
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import platform
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+from tests.support import BASE_URL, render_script
+
+KUBE = "1.37.3"
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+BUNDLE_NAME = f"kubeinit-airgap-{KUBE}-debian-{ARCH}.tar.gz"
+REPO = "/srv/test-repo"  # inside the machine: the repository's .deb files
+REGISTRY = "/srv/test-registry"  # the registry's images, one OCI archive each
+SERVICE = "/srv/test-service"  # the kubeinit service's answers, one file per URL
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# name: (version, Depends): pkgs.k8s.io's packages and Debian 12's containerd with its dependencies.
+PACKAGES = {
+    "kubeadm": (f"{KUBE}-1.1", "cri-tools (>= 1.30.0), kubernetes-cni (>= 1.2.0)"),
+    "kubelet": (f"{KUBE}-1.1", "conntrack, kubernetes-cni (>= 1.2.0)"),
+    "kubectl": (f"{KUBE}-1.1", ""),
+    "cri-tools": ("1.37.0-1.1", ""),
+    "kubernetes-cni": ("1.7.1-1.1", ""),
+    "containerd": ("1.6.20~ds1-1+b1", "runc (>= 1.1.0)"),
+    "runc": ("1.1.5+ds1-1+deb12u1", ""),
+    "conntrack": ("1:1.4.7-1+b2", ""),
+}
+OLDER = {"kubeadm": f"{KUBE[:-1]}2-1.1"}  # an older patch in the same repository: the builder takes the newest
+
+
+def images_list(version: str = "v" + KUBE, repository: str = "registry.k8s.io") -> list[str]:
+    """kubeadm's answer for VERSION and REPOSITORY, from the recorded one for registry.k8s.io (CoreDNS keeps
+    its coredns/ path only there)."""
+    lines = (FIXTURES / "kubeadm-config-images-list.txt").read_text().splitlines()
+    recorded = [line for line in lines if line.startswith("registry.k8s.io/")]
+    recorded_version = recorded[0].rsplit(":", 1)[1]
+    coredns = "coredns/coredns" if repository == "registry.k8s.io" else "coredns"
+    return [line.replace("registry.k8s.io/coredns/coredns", "registry.k8s.io/" + coredns)
+            .replace("registry.k8s.io", repository).replace(":" + recorded_version, ":" + version) for line in recorded]
+
+
+def kubeadm_binary() -> str:
+    """usr/bin/kubeadm of the test package: answers 'config images list' as kubeadm does."""
+    listing = "\n".join(line.replace("{version}", "$version").replace("{repository}/coredns", "$dns")
+                        .replace("{repository}", "$repository") for line in images_list("{version}", "{repository}"))
+    return f"""#!/bin/sh
+version=; repository=registry.k8s.io; prev=
+for a in "$@"; do case $prev in --kubernetes-version) version=$a ;; --image-repository) repository=$a ;; esac; prev=$a; done
+dns=$repository/coredns; [ "$repository" != registry.k8s.io ] || dns=$repository/coredns/coredns
+case "$1 $2 $3" in
+  "config images list") cat <<EOF
+{listing}
+EOF
+  ;;
+  *) echo "kubeadm (test package): $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def deb_file_name(name: str, version: str, arch: str = ARCH) -> str:
+    return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
+
+
+def make_deb(directory: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None,
+             arch: str = ARCH) -> Path:
+    """A real Debian package, built by dpkg-deb --build."""
+    root = directory / f"build-{name}-{version.replace(':', '_')}"
+    (root / "DEBIAN").mkdir(parents=True)
+    control = f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: kubeinit tests <t@example.com>\n"
+    if depends:
+        control += f"Depends: {depends}\n"
+    control += f"Description: {name} for the kubeinit air-gap tests\n"
+    (root / "DEBIAN/control").write_text(control)
+    for path, content in (files or {}).items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        target.chmod(0o755)
+    out = directory / deb_file_name(name, version, arch)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(out)], check=True, capture_output=True)
+    return out
+
+
+def _tar_add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    archive.addfile(info, io.BytesIO(data))
+
+
+def make_oci_archive(path: Path, ref: str, arch: str = ARCH) -> str:
+    """A minimal OCI image layout in a tar archive, named ref as skopeo's oci-archive:PATH:REF names
+    it; returns the manifest digest."""
+    layer_tar = io.BytesIO()
+    with tarfile.open(fileobj=layer_tar, mode="w") as layer:
+        _tar_add(layer, "etc/image-name", ref.encode() + b"\n")
+    layer_raw = layer_tar.getvalue()
+    layer_gz = gzip.compress(layer_raw, mtime=0)
+    config = json.dumps({
+        "architecture": arch, "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer_raw).hexdigest()]},
+    }).encode()
+    blobs = {}
+
+    def blob(data: bytes, media_type: str) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": blob(config, "application/vnd.oci.image.config.v1+json"),
+        "layers": [blob(layer_gz, "application/vnd.oci.image.layer.v1.tar+gzip")],
+    }).encode()
+    descriptor = blob(manifest, "application/vnd.oci.image.manifest.v1+json")
+    index = {"schemaVersion": 2, "manifests": [{**descriptor, "annotations": {"org.opencontainers.image.ref.name": ref}}]}
+    with tarfile.open(path, "w") as archive:
+        _tar_add(archive, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        _tar_add(archive, "index.json", json.dumps(index).encode())
+        for digest, data in blobs.items():
+            _tar_add(archive, "blobs/sha256/" + digest.split(":")[1], data)
+    return descriptor["digest"]
+
+
+def sanitize(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+# The stubs' answers, as the real tools give them. Each skips apt's "-o NAME=VALUE" pairs.
+_ARGS = """sub=; specs=; skip=0
+for a in "$@"; do if [ "$skip" = 1 ]; then skip=0; continue; fi
+case $a in -o) skip=1 ;; -*) ;; *) if [ -z "$sub" ]; then sub=$a; else specs="$specs $a"; fi ;; esac; done
+"""
+BEHAVIOUR = {
+    # apt-get update / download (apt-get(8)): downloads land in the current directory; an unknown
+    # package is "E: Unable to locate package NAME", exit 100.
+    "apt-get": _ARGS + f"""case $sub in
+  update) echo "Hit:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  InRelease"; echo "Reading package lists..." ;;
+  download) for s in $specs; do n=${{s%%=*}}; v=; case $s in *=*) v=${{s#*=}}; v=${{v#*:}} ;; esac
+      f=$(ls {REPO}/"$n"_${{v:-*}}_*.deb 2>/dev/null | sort -V | tail -n1)
+      [ -n "$f" ] || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
+      cp "$f" . && echo "Get:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  $n ${{v:-latest}}"; done ;;
+  *) echo "E: the test's apt-get answers update and download only" >&2; exit 100 ;;
+esac""",
+    # apt-cache madison (" NAME | VERSION | SOURCE Packages") and depends (each package, then its
+    # relations indented): apt-cache(8).
+    "apt-cache": _ARGS + f"""case $sub in
+  madison) for f in {REPO}/$(echo $specs)_*.deb; do printf ' %s | %s | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages\\n' \\
+      "$(dpkg-deb -f "$f" Package)" "$(dpkg-deb -f "$f" Version)"; done ;;
+  depends) for f in {REPO}/*.deb; do dpkg-deb -f "$f" Package; dpkg-deb -f "$f" Depends | tr ',' '\\n' |
+      sed -n 's/^ *\\([a-z0-9.+-]*\\).*/  Depends: \\1/p' | grep -v 'Depends: $' || true; done | awk '!seen[$0]++' ;;
+esac""",
+    # skopeo copy docker://REF oci-archive:PATH:REF: the registry's archive for REF, for amd64 only
+    # (skopeo's error for another architecture); an unknown image is "manifest unknown".
+    "skopeo": f"""src=; dst=; arch=; prev=
+for a in "$@"; do case $prev in --override-arch) arch=$a ;; esac; case $a in docker://*) src=${{a#docker://}} ;; oci-archive:*) dst=${{a#oci-archive:}} ;; esac; prev=$a; done
+[ "$arch" = {ARCH} ] || {{ echo "FATA[0001] choosing an image from manifest list docker://$src: no image found in manifest list for architecture $arch, variant \\"\\", OS linux" >&2; exit 1; }}
+f={REGISTRY}/$(printf '%s' "$src" | sed 's/[^A-Za-z0-9._-]/_/g').tar
+[ -f "$f" ] || {{ echo "FATA[0001] initializing source docker://$src: reading manifest: manifest unknown" >&2; exit 1; }}
+[ "${{dst#*:}}" = "$src" ] || {{ echo "test skopeo: the archive would be named ${{dst#*:}}, not $src" >&2; exit 1; }}
+cp "$f" "${{dst%%:*}}\"""",
+    # curl: the signing key, the service's scripts (one file per URL), else "Could not resolve host".
+    "curl": f"""out=/dev/stdout; prev=; url=
+for a in "$@"; do [ "$prev" = -o ] && out=$a; case $a in http*://*) url=$a ;; esac; prev=$a; done
+case $url in
+  *Release.key|*repomd.xml.key) printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key" "-----END PGP PUBLIC KEY BLOCK-----" >"$out" ;;
+  {BASE_URL}/*) f={SERVICE}/$(printf '%s' "${{url#{BASE_URL}/}}" | sed 's/[^A-Za-z0-9._-]/_/g')
+    [ -f "$f" ] || {{ echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }}
+    cat "$f" >"$out" ;;
+  *) echo "curl: (6) Could not resolve host: ${{url#*://}}" >&2; exit 6 ;;
+esac""",
+}
+
+
+def served_scripts(query: dict[str, str]) -> dict[str, str]:
+    """What the service answers the builder: {path?query: body}, for the installer and the join script
+    rendered with the builder's settings and the exact version."""
+    options = {"kubernetes_version": KUBE, **query}
+    from app.params import canonical_query, parse_pairs
+
+    canonical = canonical_query(parse_pairs(options.items()))
+    answers = {}
+    for name in ("kubernetes-init", "kubernetes-node-join"):
+        body = render_script(f"scripts/{name}.sh.j2", **options)
+        answers[f"{name}?{canonical}"] = body
+        answers[f"{name}.sha256?{canonical}"] = hashlib.sha256(body.encode()).hexdigest() + f"  {name}.sh\n"
+    return answers
+
+
+def builder(directory: Path, query: dict[str, str] | None = None):
+    """A connected Debian 12 host whose apt repository, registry and kubeinit service answer from
+    test packages, test images and the scripts the service renders for ``query``."""
+    from tests.support.rootfs import Machine
+
+    host = Machine(directory / "builder", behaviour=BEHAVIOUR)
+    repo = host.path(REPO)
+    repo.mkdir(parents=True)
+    for name, (version, depends) in PACKAGES.items():
+        files = {"/usr/bin/kubeadm": kubeadm_binary()} if name == "kubeadm" else {"/usr/bin/" + name: "#!/bin/sh\n"}
+        make_deb(directory, name, version, depends, files).rename(repo / deb_file_name(name, version))
+    for name, version in OLDER.items():
+        make_deb(directory, name, version, PACKAGES[name][1]).rename(repo / deb_file_name(name, version))
+    registry = host.path(REGISTRY)
+    registry.mkdir(parents=True)
+    for ref in bundle_images(query or {}):
+        make_oci_archive(registry / (sanitize(ref) + ".tar"), ref)
+    service = host.path(SERVICE)
+    service.mkdir(parents=True)
+    for url, body in served_scripts(query or {}).items():
+        (service / sanitize(url)).write_text(body)
+    return host
+
+
+def bundle_images(query: dict[str, str]) -> list[str]:
+    """The images a bundle for these options holds (default settings of the service)."""
+    from app.params import parse_pairs
+    from app.settings import get_settings
+
+    options = parse_pairs(query.items())
+    settings = get_settings()
+    repository = settings.weave_repositories[options.weave_version]
+    refs = images_list("v" + KUBE, settings.kubeadm_image_repository)
+    refs += [f"{repository}/weave-kube:{options.weave_version}", f"{repository}/weave-npc:{options.weave_version}"]
+    if options.nodelocal_dnscache:
+        refs.append(settings.nodelocaldns_image)
+    return refs
+
+
+def builder_script(**query: str) -> str:
+    return render_script("scripts/kubernetes-airgap-bundle.sh.j2", **query)
+
+
+RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}.get(ARCH, ARCH)
+RPM_PACKAGES = {  # name: (version-release, Requires)
+    "kubeadm": (f"{KUBE}-150500.1.1", "cri-tools >= 1.30.0, kubernetes-cni >= 1.2.0"),
+    "kubelet": (f"{KUBE}-150500.1.1", "conntrack-tools, kubernetes-cni >= 1.2.0"),
+    "kubectl": (f"{KUBE}-150500.1.1", ""),
+    "cri-tools": ("1.37.0-150500.1.1", ""),
+    "kubernetes-cni": ("1.7.1-150500.1.1", ""),
+    "containerd.io": ("1.7.22-3.1.el9", ""),
+    "conntrack-tools": ("1.4.7-2.el9", ""),
+}
+
+
+def make_rpm(directory: Path, name: str, version_release: str, requires: str = "") -> Path:
+    """A real RPM package, built by rpmbuild."""
+    version, release = version_release.rsplit("-", 1)
+    spec = directory / f"{name}.spec"
+    lines = [f"Name: {name}", f"Version: {version}", f"Release: {release}", "Summary: kubeinit test package",
+             "License: Apache-2.0", f"BuildArch: {RPM_ARCH}"]
+    if requires:
+        lines.append(f"Requires: {requires}")
+    lines += ["%description", f"{name} for the kubeinit air-gap tests", "%install",
+              "mkdir -p %{buildroot}/usr/bin", f"printf '#!/bin/sh\\n' >%{{buildroot}}/usr/bin/{name}",
+              f"chmod 755 %{{buildroot}}/usr/bin/{name}", "%files", f"/usr/bin/{name}", ""]
+    spec.write_text("\n".join(lines))
+    top = directory / "rpmbuild"
+    subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}", "--define", f"_rpmdir {directory}",
+                    "--define", "__os_install_post %{nil}", "--define", "_build_id_links none", str(spec)],
+                   check=True, capture_output=True)
+    return directory / RPM_ARCH / f"{name}-{version_release}.{RPM_ARCH}.rpm"
+
+
+def rhel_bundle(directory: Path) -> tuple[str, bytes]:
+    """(file name, bytes) of a bundle for the RHEL family: real .rpm files, real OCI archives, the
+    scripts, manifest.tsv and SHA256SUMS, as the builder writes them."""
+    files: dict[str, bytes] = {}
+    rows = [("bundle", "kubernetes", KUBE, "-", "-"), ("bundle", "os-family", "rhel", "-", "-"),
+            ("bundle", "arch", ARCH, "-", "-"), ("bundle", "os", "Rocky Linux 9.4 (Blue Onyx)", "-", "-")]
+    for name, (version, requires) in RPM_PACKAGES.items():
+        data = make_rpm(directory, name, version, requires).read_bytes()
+        path = f"packages/{name}-{version}.{RPM_ARCH}.rpm"
+        files["./" + path] = data
+        rows.append(("package", name, version, hashlib.sha256(data).hexdigest(), path))
+    for ref in bundle_images({}):
+        path = f"images/{sanitize(ref)}.tar"
+        digest = make_oci_archive(directory / "image.tar", ref)
+        files["./" + path] = (directory / "image.tar").read_bytes()
+        rows.append(("image", ref, ref.rsplit(":", 1)[1], digest, path))
+    for name in ("kubernetes-init", "kubernetes-node-join"):
+        body = render_script(f"scripts/{name}.sh.j2", kubernetes_version=KUBE).encode()
+        files[f"./scripts/{name}.sh"] = body
+        rows.append(("script", name, "0.1.0", hashlib.sha256(body).hexdigest(), f"scripts/{name}.sh"))
+    files["./manifest.tsv"] = ("# kubeinit air-gap bundle: kind, name, version, digest, path (tab-separated)\n"
+                               + "".join("\t".join(row) + "\n" for row in rows)).encode()
+    files["./SHA256SUMS"] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+                                    for name, data in sorted(files.items())).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in files.items():
+            _tar_add(archive, name, data)
+    return f"kubeinit-airgap-{KUBE}-rhel-{ARCH}.tar.gz", out.getvalue()
+
