@@ -93,7 +93,7 @@ def test_openapi_lists_every_option_with_its_meaning_and_default():
         parameter = parameters[row["name"]]
         assert row["description"] in parameter["description"]
         assert parameter["schema"].get("default", "") == row["default"]
-    assert parameters["kube_proxy_mode"]["schema"]["enum"] == ["iptables", "ipvs"]
+    assert parameters["kube_proxy_mode"]["schema"]["enum"] == ["iptables", "ipvs", "nftables"]
 
 
 def test_docs_page_is_served():
