@@ -148,3 +148,36 @@ def test_an_unfinished_rollout_says_what_is_still_rolling(tmp_path: Path) -> Non
     assert "pod weave-net-7xq2m on node7: Running, containers weave=false/CrashLoopBackOff,weave-npc=true/" in result.stderr
     assert "pod weave-net-9vbnc on no node yet: Pending" in result.stderr
     assert "weave-net-2k8hd" not in result.stderr  # ready: not rolling
+
+
+# --- what a re-run keeps (the rootfs runs in test_network.py cover the whole flow) -----------------
+LIVE = r"""case "$*" in
+  *"get daemonset weave-net"*) printf '%s' "$LIVE" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def keep(tmp_path: Path, live: str, *flags: str):
+    from tests.support import Stubs
+
+    stubs = Stubs(tmp_path / "bin", ["kubectl"], {"kubectl": LIVE})
+    script = render_script()
+    words = ["eval", f"args_parse {' '.join(flags)}; weave_keep; settings_show"]
+    return call(script, *words, env={**stubs.env(), "LIVE": live})
+
+
+def test_a_re_run_keeps_the_live_mtu_and_encryption_unless_named(tmp_path: Path) -> None:
+    kept = keep(tmp_path, "docker.io/rajchaudhuri/weave-kube:2.9.0|10.32.0.0/12||1400")
+    assert kept.returncode == 0, kept.stderr
+    assert "encrypt-network=0" in kept.stdout and "weave-mtu=1400" in kept.stdout
+    changed = keep(tmp_path, "docker.io/rajchaudhuri/weave-kube:2.9.0|10.32.0.0/12||1400", "weave-mtu=1376")
+    assert "weave-mtu=1376" in changed.stdout
+    assert "Weave Net MTU 1400 -> 1376" in changed.stderr
+
+
+def test_an_image_kubeinit_did_not_write_is_not_replaced_silently(tmp_path: Path) -> None:
+    result = keep(tmp_path, "registry.example.com/weave-kube@sha256:0123|10.32.0.0/12|WEAVE_PASSWORD|")
+    assert result.returncode == 1
+    assert "weave-net runs registry.example.com/weave-kube@sha256:0123, which this installer cannot keep" in result.stderr
+    assert "give weave-version (2.9.0 or 2.8.1) to replace it" in result.stderr

@@ -35,5 +35,5 @@ def test_the_schema_describes_each_option_exactly() -> None:
     assert all(re.fullmatch(bool_pattern, w) for w in ("", "1", "0", "TRUE", "No", "oFf"))
     assert not any(re.fullmatch(bool_pattern, w) for w in ("2", "truth", "y", " on"))
     assert params["weave_mtu"]["anyOf"][0] == {"type": "integer", "minimum": 576, "maximum": 9000}
-    assert params["kube_proxy_mode"]["enum"] == ["iptables", "ipvs"]
+    assert params["kube_proxy_mode"]["enum"] == ["iptables", "ipvs", "nftables"]
     assert "enum" not in params["kubernetes_version"]  # 1.37.2 is fine too

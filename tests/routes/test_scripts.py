@@ -93,7 +93,7 @@ def test_openapi_lists_every_option_with_its_meaning_and_default():
         parameter = parameters[row["name"]]
         assert row["description"] in parameter["description"]
         assert parameter["schema"].get("default", "") == row["default"]
-    assert parameters["kube_proxy_mode"]["schema"]["enum"] == ["iptables", "ipvs"]
+    assert parameters["kube_proxy_mode"]["schema"]["enum"] == ["iptables", "ipvs", "nftables"]
 
 
 def test_a_mistyped_script_path_piped_into_bash_says_which_script_was_meant():

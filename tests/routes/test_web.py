@@ -55,7 +55,7 @@ def test_options_lists_every_option_with_its_type_default_values_and_description
         assert row["choices"] == list(spec.choices)
         assert row["pattern"] == spec.pattern
         assert row["type"] == {"bool": "boolean", "int": "integer"}.get(spec.kind, "string")
-    assert rows["kube_proxy_mode"]["choices"] == ["iptables", "ipvs"]
+    assert rows["kube_proxy_mode"]["choices"] == ["iptables", "ipvs", "nftables"]
     assert (rows["weave_mtu"]["minimum"], rows["weave_mtu"]["maximum"], rows["weave_mtu"]["optional"]) == (576, 9000, True)
     assert [a["name"] for a in document["actions"]] == [a.name for a in ACTIONS]
     assert [s["path"] for s in document["scripts"]] == [s.path for s in SCRIPTS]
