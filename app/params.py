@@ -246,7 +246,7 @@ class Options(BaseModel):
     )
     no_proxy: Annotated[str | None, Spec("list", "LIST", NO_PROXY_RE, optional=True)] = _opt(None, "More hosts, .domains and networks reached without the proxy. localhost, 127.0.0.1, this host's "
         "addresses, the pod and service networks, .svc and the cluster domain are always added.",
-        group="Proxies and registries", label="Hosts reached without the proxy", advanced=True,
+        group="Proxies and registries", label="Bypass the proxy for", advanced=True,
     )
     registry_mirror: Annotated[str | None, Spec("mirrors", "REGISTRY=MIRROR,...", MIRRORS_RE, optional=True)] = _opt(None, "containerd pulls these registries' images through a mirror (hosts.toml), e.g. "
         "docker.io=mirror.example.com/dockerhub; added to the service's KUBEINIT_IMAGE_REGISTRY_MIRRORS.",
@@ -451,8 +451,8 @@ ACTIONS: tuple[Action, ...] = (
            "Needs no root, changes nothing."),
     Action("troubleshoot", "Check every weave-net pod (weave status and status connections, quoting Weave's log for "
            "sleeve or failed links), the NodeLocal DNSCache pods, and the pod network end to end: a short-lived test "
-           "pod on each node, pod to pod across every pair, pod to Service, DNS; explain the results. The test pods "
-           "are removed afterwards."),
+           "pod on each node, pod to pod across every pair, pod to Service, DNS; and, on a control-plane host, when the "
+           "certificates expire (a warning within 30 days); explain the results. The test pods are removed afterwards."),
     Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports, and Weave's: "
            "iptables backend, firewall, kernel, modules, MTU, routes, peers) and exit. Changes nothing."),
     Action("reset", "Undo the install: kubeadm reset first, then Weave's traces, kube-proxy's and Weave's iptables "

@@ -326,7 +326,7 @@ def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how
     for node in ("node1", "node2"):
         assert f"{node}: DNS resolves kubernetes.default.svc.cluster.local through 169.254.20.10 (NodeLocal DNSCache)" in out
     assert "  node1 -> node2: ok\n" in out and "  node3 -> node1: ok\n" in out
-    assert "1 of 3 checks found problems" in out
+    assert "1 of 4 checks found problems" in out
     exec_calls = [c for c in machine.calls() if c[:4] == ["kubectl", "-n", "kube-system", "exec"]]
     assert [c[-1] for c in exec_calls] == ["status", "connections"] * 1
     # It changes nothing but its own test pods and Service, removed afterwards.
@@ -359,7 +359,7 @@ def test_troubleshoot_on_a_healthy_single_host_without_the_dns_cache(machine) ->
     assert "No peers yet: this is the only Weave Net host." in result.stdout
     assert ("Not deployed: pods query CoreDNS directly. To add it: "
             "curl -sSL 'http://kubeinit.test:8000/kubernetes-init' | sudo bash -s nodelocal-dnscache") in result.stdout
-    assert result.stdout.endswith("All 3 checks passed.\n")
+    assert result.stdout.endswith("All 4 checks passed.\n")
 
 
 @pytest.mark.parametrize("template", ["scripts/kubernetes-init.sh.j2", "scripts/kubernetes-node-join.sh.j2"])
