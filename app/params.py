@@ -34,11 +34,22 @@ _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|
 # HOST[:PORT]: an IPv4 address or a lowercase DNS name, and an optional port.
 ENDPOINT_RE = rf"^({IPV4_RE[1:-1]}|{DOMAIN_RE[1:-1]})(:{_PORT})?$"
 _HOST = rf"({_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}|{_LABEL}(\.{_LABEL})*)"
-# An HTTP proxy: scheme, host and port, nothing else (curl, apt and Go default the port differently:
-# 1080, 80 and 80/443, so it must be named). A flag may also carry USER:PASSWORD@ (PROXY_FLAG_RE):
-# unreserved characters and %XX escapes only, so it is safe in apt.conf, dnf.conf and a systemd unit.
-PROXY_RE = rf"^https?://{_HOST}:{_PORT}/?$"
-PROXY_FLAG_RE = rf"^https?://([A-Za-z0-9._~-]|%[0-9A-Fa-f]{{2}})+(:([A-Za-z0-9._~-]|%[0-9A-Fa-f]{{2}})*)?@{_HOST}:{_PORT}/?$"
+# An HTTP proxy: scheme, an optional user, host and port (curl, apt and Go default the port
+# differently: 1080, 80 and 80/443, so it must be named). The user is unreserved characters and %XX
+# escapes only, so it is safe in apt.conf, dnf.conf and a systemd environment file. A password is
+# never part of it (it would sit in a URL or in bash's argv, which ps shows): proxy_password_file.
+PROXY_RE = rf"^https?://(([A-Za-z0-9._~-]|%[0-9A-Fa-f]{{2}})+@)?{_HOST}:{_PORT}/?$"
+PROXY_PASSWORD_REFUSED = ("carries a password: a proxy password never goes in a URL or on a command line (ps shows it); "
+                          "give the user only, http://USER@HOST:PORT, and the password in a file on the host: "
+                          "proxy-password-file=PATH (the password on its first line; chmod 600 PATH)")
+PROXY_PASSWORD_USER = "needs http_proxy with the user it belongs to: http://USER@HOST:PORT"
+
+
+def has_password(url: str) -> bool:
+    """Whether a proxy URL carries USER:PASSWORD@ (options.sh.j2's option_check asks the same)."""
+    return "@" in url and ":" in url.rpartition("@")[0].split("://", 1)[-1]
+
+
 # NO_PROXY entries: host names, .domain suffixes, IPv4 addresses and networks.
 _NO_PROXY_ITEM = rf"(\.?{_LABEL}(\.{_LABEL})*|{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(/(3[0-2]|[12]?[0-9]))?)"
 NO_PROXY_RE = rf"^{_NO_PROXY_ITEM}(,{_NO_PROXY_ITEM})*$"
@@ -125,11 +136,11 @@ def check(spec: Spec, raw: str) -> Any:
             raise ValueError(f"{raw!r} is neither an IPv4 address nor a lowercase DNS name")
         return raw
     if spec.kind == "proxy":
-        if "@" in raw:
-            raise ValueError("carries a user or password: a proxy password never goes in a URL the service sees; "
-                             "give it on the host, as a flag: bash -s http-proxy=http://USER:PASSWORD@HOST:PORT")
+        if has_password(raw):
+            raise ValueError(PROXY_PASSWORD_REFUSED)
         if not _match(spec.pattern, raw):
-            raise ValueError(f"{raw!r} is not a proxy URL such as http://proxy.example.com:3128 (http or https, host, port)")
+            raise ValueError(f"{raw!r} is not a proxy URL such as http://proxy.example.com:3128 or http://USER@proxy.example.com:3128 "
+                             "(http or https, an optional user of letters, digits, . _ ~ - and %XX escapes, host, port)")
         return raw
     if spec.kind in ("list", "mirrors", "path") and not _match(spec.pattern, raw):
         described = {
@@ -240,9 +251,13 @@ class Options(BaseModel):
     )
 
     http_proxy: Annotated[str | None, Spec("proxy", "URL", PROXY_RE, optional=True)] = _opt(None, "HTTP proxy for every download: apt or dnf, curl, containerd's image pulls; e.g. "
-        "http://proxy.example.com:3128. A password goes only in a bash -s flag on the host "
-        "(http-proxy=http://USER:PASSWORD@HOST:PORT), never in the query.",
+        "http://proxy.example.com:3128, or http://USER@proxy.example.com:3128 with proxy_password_file. "
+        "Never a password: it would be in a URL or in ps.",
         group="Proxies and registries", label="HTTP proxy", advanced=True,
+    )
+    proxy_password_file: Annotated[str | None, Spec("path", "PATH", PATH_RE, optional=True)] = _opt(None, "A file on the host (chmod 600) whose first line is the password of "
+        "http_proxy's user; it goes only into the installer's 0600 proxy files.",
+        group="Proxies and registries", label="Proxy password file", advanced=True,
     )
     no_proxy: Annotated[str | None, Spec("list", "LIST", NO_PROXY_RE, optional=True)] = _opt(None, "More hosts, .domains and networks reached without the proxy. localhost, 127.0.0.1, this host's "
         "addresses, the pod and service networks, .svc and the cluster domain are always added.",
@@ -285,6 +300,8 @@ class Options(BaseModel):
         if self.ha_vip and self.control_plane_endpoint and self.control_plane_endpoint.split(":")[0] != self.ha_vip:
             raise OptionError([("control_plane_endpoint", f"{self.control_plane_endpoint} is not ha_vip's address "
                                 f"{self.ha_vip}: leave it out, or give {self.ha_vip}[:PORT]")])
+        if self.proxy_password_file and "@" not in (self.http_proxy or ""):
+            raise OptionError([("proxy_password_file", PROXY_PASSWORD_USER)])
         return self
 
 

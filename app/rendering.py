@@ -14,7 +14,7 @@ import jinja2
 
 from app import __version__
 from app.http.caching import sha256_hex
-from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, PROXY_FLAG_RE, Options, canonical_query, describe, flag, grouped, text
+from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, PROXY_PASSWORD_REFUSED, PROXY_PASSWORD_USER, Options, canonical_query, describe, flag, grouped, text
 from app.settings import Settings, get_settings
 from app.signing import signer
 
@@ -73,7 +73,8 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
         "join_flags": JOIN_FLAGS,
         "ipv4_pattern": IPV4_RE,
         "domain_pattern": DOMAIN_RE,
-        "proxy_flag_pattern": PROXY_FLAG_RE,
+        "proxy_password_refused": PROXY_PASSWORD_REFUSED,
+        "proxy_password_user": PROXY_PASSWORD_USER,
         "settings": settings,
         "signed": settings.signing_key is not None,
     }
