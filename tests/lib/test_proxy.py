@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from app.params import OptionError, parse_pairs
+from app.params import PROXY_PASSWORD_REFUSED, PROXY_PASSWORD_USER, OptionError, parse_pairs
 from tests.support import render_script
 
-PASSWORD = "s3cr%40t"  # s3cr@t, %-encoded as a URL's userinfo must be
-FLAG = f"http-proxy=http://alice:{PASSWORD}@proxy.example.com:3128"
+# The password as its file holds it (raw), and %-encoded as a URL's userinfo (RFC 3986 3.2.1).
+PASSWORD = 's3cr@t:p%ss w"rd'
+ENCODED = "s3cr%40t%3Ap%25ss%20w%22rd"
+PASSWORD_FILE = "/root/proxy-password"
+FLAGS = ("http-proxy=http://alice@proxy.example.com:3128", f"proxy-password-file={PASSWORD_FILE}")
 # curl, asked for -w '%{http_connect} %{http_code}', prints both codes (curl(1) --write-out); this
 # one records the proxy it was given in its environment (never in its arguments).
 CURL_OK = """case "$*" in *"%{http_connect}"*) mkdir -p /var/lib/kubeinit-stubs; printf '%s' "${https_proxy:-none}" >/var/lib/kubeinit-stubs/curl-proxy; printf '200 200' ;;
@@ -22,17 +25,34 @@ CURL_OK = """case "$*" in *"%{http_connect}"*) mkdir -p /var/lib/kubeinit-stubs;
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
 
 
-def machine(tmp_path: Path, **kwargs):
+def machine(tmp_path: Path, password: str | None = PASSWORD, mode: int = 0o600, **kwargs):
     from tests.support.rootfs import Machine
 
     kwargs.setdefault("behaviour", {"curl": CURL_OK})
-    return Machine(tmp_path, **kwargs)
+    host = Machine(tmp_path, **kwargs)
+    if password is not None:
+        host.write(PASSWORD_FILE, password + "\n", mode=mode)
+    return host
+
+
+def secrets_in(host, result) -> list[str]:
+    """Where the password shows, raw or encoded: the stubs' arguments, the output, the install log."""
+    places = [" ".join(c) for c in host.calls() if PASSWORD in " ".join(c) or ENCODED in " ".join(c)]
+    logs = host.path("/var/log/kubeinit")
+    for log in sorted(logs.glob("*")) if logs.is_dir() else []:
+        places += [str(log)] if PASSWORD in log.read_text() or ENCODED in log.read_text() else []
+    for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+        places += [name] if PASSWORD in text or ENCODED in text else []
+    return places
 
 
 def test_the_query_refuses_a_proxy_password_and_bad_urls() -> None:
     for raw, reason in [
-        ("http://alice:pw@proxy.example.com:3128", "carries a user or password"),
+        ("http://alice:pw@proxy.example.com:3128", "carries a password"),
+        ("http://alice:@proxy.example.com:3128", "carries a password"),
+        ("http://al@ice:pw@proxy.example.com:3128", "carries a password"),
         ("http://proxy.example.com:3128\nAcquire::x", "is not a proxy URL"),
+        ("http://al ice@proxy.example.com:3128", "is not a proxy URL"),
         ("ftp://proxy.example.com:21", "is not a proxy URL"),
         ("http://proxy.example.com", "is not a proxy URL"),  # the port must be named
     ]:
@@ -40,6 +60,13 @@ def test_the_query_refuses_a_proxy_password_and_bad_urls() -> None:
             parse_pairs([("http_proxy", raw)])
         assert error.value.problems[0][0] == "http_proxy" and reason in error.value.problems[0][1]
         assert "pw" not in str(error.value)
+        if reason == "carries a password":
+            assert "proxy-password-file=PATH" in str(error.value) and "chmod 600 PATH" in str(error.value)
+    assert parse_pairs([("http_proxy", "http://alice@proxy.example.com:3128"),
+                        ("proxy_password_file", PASSWORD_FILE)]).proxy_password_file == PASSWORD_FILE
+    with pytest.raises(OptionError) as error:  # a password without its user
+        parse_pairs([("http_proxy", "http://proxy.example.com:3128"), ("proxy_password_file", PASSWORD_FILE)])
+    assert error.value.problems[0][0] == "proxy_password_file" and "http://USER@HOST:PORT" in error.value.problems[0][1]
     with pytest.raises(OptionError, match="no_proxy"):
         parse_pairs([("no_proxy", "a.example.com,$(reboot)")])
 
@@ -48,9 +75,9 @@ def test_the_query_refuses_a_proxy_password_and_bad_urls() -> None:
 @needs_root
 def test_apt_containerd_and_the_join_command_get_the_proxy_and_the_password_stays_in_0600_files(tmp_path: Path) -> None:
     host = machine(tmp_path)
-    result = host.run(render_script(pod_cidr="10.244.0.0/16"), FLAG, "no-proxy=.corp.example.com,10.1.0.0/16")
+    result = host.run(render_script(pod_cidr="10.244.0.0/16"), *FLAGS, "no-proxy=.corp.example.com,10.1.0.0/16")
     assert result.returncode == 0, result.stderr
-    url = f"http://alice:{PASSWORD}@proxy.example.com:3128"
+    url = f"http://alice:{ENCODED}@proxy.example.com:3128"
     assert host.read("/etc/apt/apt.conf.d/95kubeinit-proxy").splitlines()[1:] == [
         f'Acquire::http::Proxy "{url}";', f'Acquire::https::Proxy "{url}";']
     env = dict(line.split("=", 1) for line in host.read("/etc/kubeinit/proxy.env").splitlines() if "=" in line)
@@ -65,14 +92,14 @@ def test_apt_containerd_and_the_join_command_get_the_proxy_and_the_password_stay
     commands = host.commands()
     assert commands.index("systemctl daemon-reload") < commands.index("systemctl enable --now containerd")
     assert host.read("/var/lib/kubeinit-stubs/curl-proxy") == url  # preflight's curl, through its environment
-    assert not [c for c in commands if PASSWORD in c]  # never in an argument
-    assert PASSWORD not in result.stderr and PASSWORD not in result.stdout
-    assert "http-proxy=http://alice:***@proxy.example.com:3128" in result.stderr
-    assert "preflight pass:    proxy: http://alice:***@proxy.example.com:3128 answers and reaches pkgs.k8s.io" in result.stderr
+    assert secrets_in(host, result) == []  # no argument, no output, no line of the install log
+    assert host.path("/var/log/kubeinit").is_dir()
+    assert "http-proxy=http://alice@proxy.example.com:3128" in result.stderr
+    assert "preflight pass:    proxy: http://alice@proxy.example.com:3128 answers and reaches pkgs.k8s.io" in result.stderr
     join = next(line for line in result.stdout.splitlines() if "kubernetes-node-join" in line)
-    assert "http_proxy=http://proxy.example.com:3128" in join and "no_proxy=.corp.example.com,10.1.0.0/16" in join
-    assert "alice" not in join
-    assert "add http-proxy=http://alice:***@proxy.example.com:3128 with the real password" in result.stderr
+    assert "http_proxy=http://alice@proxy.example.com:3128" in join and "no_proxy=.corp.example.com,10.1.0.0/16" in join
+    assert "proxy_password_file" not in join and PASSWORD_FILE not in join  # the joining host names its own
+    assert "add proxy-password-file=PATH to the command" in result.stderr
 
     reset = host.run(render_script(), "reset", "yes")
     assert reset.returncode == 0, reset.stderr
@@ -87,14 +114,15 @@ def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp
     host = machine(tmp_path, os_release="rocky9")
     original = "[main]\ngpgcheck=1\ninstallonly_limit=3\n"
     host.write("/etc/dnf/dnf.conf", original)
-    result = host.run(render_script(), FLAG)
+    result = host.run(render_script(), *FLAGS)
     assert result.returncode == 0, result.stderr
     conf = host.read("/etc/dnf/dnf.conf").splitlines()
     assert conf[0] == "[main]"
-    assert conf[2:5] == ["proxy=http://proxy.example.com:3128", "proxy_username=alice", "proxy_password=s3cr@t"]
+    assert conf[2:5] == ["proxy=http://proxy.example.com:3128", "proxy_username=alice", f"proxy_password={PASSWORD}"]
     assert conf[6:] == ["gpgcheck=1", "installonly_limit=3"]
     assert host.path("/etc/dnf/dnf.conf").stat().st_mode & 0o777 == 0o600
-    again = host.run(render_script(), FLAG)  # a re-run writes the block once
+    assert secrets_in(host, result) == []
+    again = host.run(render_script(), *FLAGS)  # a re-run writes the block once
     assert again.returncode == 0 and "unchanged: /etc/dnf/dnf.conf" in again.stderr
     reset = host.run(render_script(), "reset", "yes")
     assert reset.returncode == 0, reset.stderr
@@ -108,11 +136,12 @@ def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp
      "proxy: http://proxy.example.com:3128 does not answer"),
     ('printf "403 000"; echo "curl: (56) CONNECT tunnel failed, response 403" >&2; exit 56',
      "proxy: http://proxy.example.com:3128 refused to reach pkgs.k8s.io (CONNECT answered 403)"),
-    ('printf "407 000"; exit 56', "proxy: http://proxy.example.com:3128 wants a user and password (407)"),
+    ('printf "407 000"; exit 56', "proxy: http://proxy.example.com:3128 wants a user and password (407) -> give its user "
+     "in http-proxy=http://USER@HOST:PORT and the password in proxy-password-file=PATH (chmod 600 PATH)"),
     ('printf "000 000"; exit 5', "proxy: cannot resolve the proxy host of http://proxy.example.com:3128"),
 ])
 def test_preflight_names_what_fails_and_nothing_changes(tmp_path: Path, curl: str, message: str) -> None:
-    host = machine(tmp_path, behaviour={"curl": curl})
+    host = machine(tmp_path, password=None, behaviour={"curl": curl})
     result = host.run(render_script(http_proxy="http://proxy.example.com:3128"))
     assert result.returncode == 1
     assert "preflight FAIL:    " + message in result.stderr
@@ -121,18 +150,45 @@ def test_preflight_names_what_fails_and_nothing_changes(tmp_path: Path, curl: st
 
 @pytest.mark.rootfs
 @needs_root
-def test_a_proxy_flag_with_a_newline_is_refused_and_nothing_changes(tmp_path: Path) -> None:
-    host = machine(tmp_path)
-    result = host.run(render_script(), "http-proxy=http://proxy.example.com:3128\nAcquire::Evil \"1\";")
+@pytest.mark.parametrize("flag", [
+    "http-proxy=http://proxy.example.com:3128\nAcquire::Evil \"1\";",
+    "http-proxy=http://alice:hunter2@proxy.example.com:3128",
+])
+def test_a_proxy_flag_with_a_newline_or_a_password_is_refused_by_name_and_nothing_changes(tmp_path: Path, flag: str) -> None:
+    host = machine(tmp_path, password=None)
+    result = host.run(render_script(), flag)
     assert result.returncode == 1
-    assert "kubeinit: http-proxy: 'http://proxy.example.com:3128" in result.stderr and "is not a proxy URL" in result.stderr
+    if "hunter2" in flag:  # the parser says what the option model says, and shows no password
+        assert f"kubeinit: http-proxy: {PROXY_PASSWORD_REFUSED}" in result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
+    else:
+        assert "kubeinit: http-proxy: 'http://proxy.example.com:3128" in result.stderr and "is not a proxy URL" in result.stderr
     assert host.changes() == {} and host.commands() == []
 
 
 @pytest.mark.rootfs
 @needs_root
+@pytest.mark.parametrize(("mode", "content", "message"), [
+    (0o640, PASSWORD, f"proxy-password-file: {PASSWORD_FILE} is open to other users (mode 640) -> chmod 600 {PASSWORD_FILE}"),
+    (0o604, PASSWORD, f"proxy-password-file: {PASSWORD_FILE} is open to other users (mode 604) -> chmod 600 {PASSWORD_FILE}"),
+    (0o600, "", f"proxy-password-file: {PASSWORD_FILE} is empty -> write the proxy password on its first line"),
+    (None, None, f"proxy-password-file: {PASSWORD_FILE} does not exist -> write the proxy password on its first line, "
+     f"then: chmod 600 {PASSWORD_FILE}"),
+])
+def test_a_password_file_open_to_others_empty_or_missing_is_refused_and_nothing_changes(
+        tmp_path: Path, mode: int | None, content: str | None, message: str) -> None:
+    host = machine(tmp_path, password=content, mode=mode or 0o600)
+    result = host.run(render_script(), *FLAGS)
+    assert result.returncode == 1
+    assert "preflight FAIL:    " + message in result.stderr
+    assert secrets_in(host, result) == []
+    assert host.changes() == {}
+
+
+@pytest.mark.rootfs
+@needs_root
 def test_without_the_option_nothing_is_written_for_a_proxy(tmp_path: Path) -> None:
-    host = machine(tmp_path)
+    host = machine(tmp_path, password=None)
     result = host.run(render_script())
     assert result.returncode == 0, result.stderr
     assert not host.exists("/etc/apt/apt.conf.d/95kubeinit-proxy")
@@ -140,13 +196,16 @@ def test_without_the_option_nothing_is_written_for_a_proxy(tmp_path: Path) -> No
     assert "systemctl daemon-reload" not in host.commands()
 
 
-def test_a_proxy_given_twice_is_refused_without_showing_the_password() -> None:
+def test_a_proxy_given_twice_or_a_password_file_without_a_user_is_refused() -> None:
     from tests.support import run_bash
 
-    result = run_bash(render_script(), FLAG, "http-proxy=http://bob:other@proxy.example.com:3128", "help", as_nobody=True)
+    result = run_bash(render_script(), *FLAGS, "http-proxy=http://bob@proxy.example.com:3128", "help", as_nobody=True)
     assert result.returncode == 1
-    assert "kubeinit: http-proxy: given twice with different values ('http://alice:***@proxy.example.com:3128'" in result.stderr
-    assert PASSWORD not in result.stderr and "other" not in result.stderr
+    assert ("kubeinit: http-proxy: given twice with different values ('http://alice@proxy.example.com:3128' and "
+            "'http://bob@proxy.example.com:3128')") in result.stderr
+    result = run_bash(render_script(), "http-proxy=http://proxy.example.com:3128", FLAGS[1], "help", as_nobody=True)
+    assert result.returncode == 1
+    assert f"kubeinit: proxy-password-file: {PROXY_PASSWORD_USER}" in result.stderr
 
 
 @pytest.mark.rootfs
@@ -154,9 +213,9 @@ def test_a_proxy_given_twice_is_refused_without_showing_the_password() -> None:
 @pytest.mark.parametrize("os_release", ["debian12", "rocky9"])
 def test_a_dry_run_shows_the_proxy_files_with_the_password_masked(tmp_path: Path, os_release: str) -> None:
     host = machine(tmp_path, os_release=os_release)
-    result = host.run(render_script(), FLAG, "dry-run")
+    result = host.run(render_script(), *FLAGS, "dry-run")
     assert result.returncode == 0, result.stderr
     assert "+ write /etc/kubeinit/proxy.env (mode 0600):" in result.stdout
     assert "HTTP_PROXY=http://alice:***@proxy.example.com:3128" in result.stdout
-    assert PASSWORD not in result.stdout + result.stderr and "s3cr@t" not in result.stdout + result.stderr
+    assert secrets_in(host, result) == []
     assert [path for path in host.changes() if not path.startswith("/var/lib/kubeinit-stubs/")] == []  # the stubs' own notes
