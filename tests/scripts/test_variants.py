@@ -24,7 +24,7 @@ QUERIES = [
     {"weave_version": "2.9.0", "weave_mtu": "8912"},
     {"ha_vip": "10.0.0.100", "control_plane_taint": "1"},
     {"weave_version": "2.8.1", "kube_proxy_mode": "nftables", "nodelocal_dnscache": "1", "nodelocal_address": "169.254.25.10"},
-    {"http_proxy": "https://proxy.example.com:8443", "no_proxy": ".corp.example.com,10.1.0.0/16",
+    {"http_proxy": "https://alice@proxy.example.com:8443", "proxy_password_file": "/root/proxy-password", "no_proxy": ".corp.example.com,10.1.0.0/16",
      "registry_mirror": "docker.io=mirror.example.com/hub,quay.io=localhost:5000", "registry_mirror_ca": "/etc/ssl/ca.pem",
      "airgap": "/root/kubeinit-airgap-1.37.3-debian-amd64.tar.gz"},
 ]

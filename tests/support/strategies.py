@@ -16,10 +16,11 @@ EXAMPLES = {
     "int": ["576", "1376", "9000", "1500"],
     "host": ["203.0.113.7", "api.example.com", "k8s-1"],
     "endpoint": ["lb.example.com", "10.0.0.100:6443", "api.example.com:8443", "10.0.0.1:65535", "k8s-1:1"],
-    "proxy": ["http://proxy.example.com:3128", "https://10.0.0.1:8443"],
+    "proxy": ["http://proxy.example.com:3128", "https://10.0.0.1:8443", "http://alice@proxy.example.com:3128",
+              "http://a%40b.c@10.0.0.1:8080"],  # a user, never a password (proxy_password_file)
     "list": [".corp.example.com", "a.example.com,10.1.0.0/16"],
     "mirrors": ["docker.io=mirror.example.com/hub", "quay.io=localhost:5000,ghcr.io=m.example.com"],
-    # "path" (airgap, registry_mirror_ca) falls back to unset: a run given a path checks that file first
+    # "path" (airgap, registry_mirror_ca, proxy_password_file) falls back to unset: a run given a path checks that file first
 }
 NASTY = list("$`'\"\\;|&<>(){}[]*?!#~=% \t\n\r+-_./:") + [
     "é", "ß", "İ", "K", "١", "٣", "\u202e", "\u200b", "😀", "\x1b[31m", "\ufeff", "\x7f", "０",
