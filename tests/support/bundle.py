@@ -39,15 +39,15 @@ REGISTRY = "/srv/test-registry"  # the registry's images, one OCI archive each
 SERVICE = "/srv/test-service"  # the kubeinit service's answers, one file per URL
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# name: (version, Depends): pkgs.k8s.io's packages and Debian 12's containerd with its dependencies.
+# name: (version, Depends): pkgs.k8s.io's packages and Docker's containerd.io (which carries runc) with
+# their dependencies.
 PACKAGES = {
     "kubeadm": (f"{KUBE}-1.1", "cri-tools (>= 1.30.0), kubernetes-cni (>= 1.2.0)"),
     "kubelet": (f"{KUBE}-1.1", "conntrack, kubernetes-cni (>= 1.2.0)"),
     "kubectl": (f"{KUBE}-1.1", ""),
     "cri-tools": ("1.37.0-1.1", ""),
     "kubernetes-cni": ("1.7.1-1.1", ""),
-    "containerd": ("1.6.20~ds1-1+b1", "runc (>= 1.1.0)"),
-    "runc": ("1.1.5+ds1-1+deb12u1", ""),
+    "containerd.io": ("2.2.6-1~debian.12~bookworm", ""),
     "conntrack": ("1:1.4.7-1+b2", ""),
 }
 OLDER = {"kubeadm": f"{KUBE[:-1]}2-1.1"}  # an older patch in the same repository: the builder takes the newest
@@ -188,7 +188,7 @@ cp "$f" "${{dst%%:*}}\"""",
     "curl": f"""out=/dev/stdout; prev=; url=
 for a in "$@"; do [ "$prev" = -o ] && out=$a; case $a in http*://*) url=$a ;; esac; prev=$a; done
 case $url in
-  *Release.key|*repomd.xml.key) printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key" "-----END PGP PUBLIC KEY BLOCK-----" >"$out" ;;
+  *Release.key|*repomd.xml.key|*/gpg) printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key" "-----END PGP PUBLIC KEY BLOCK-----" >"$out" ;;
   {BASE_URL}/*) f={SERVICE}/$(printf '%s' "${{url#{BASE_URL}/}}" | sed 's/[^A-Za-z0-9._-]/_/g')
     [ -f "$f" ] || {{ echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }}
     cat "$f" >"$out" ;;
@@ -262,7 +262,7 @@ RPM_PACKAGES = {  # name: (version-release, Requires)
     "kubectl": (f"{KUBE}-150500.1.1", ""),
     "cri-tools": ("1.37.0-150500.1.1", ""),
     "kubernetes-cni": ("1.7.1-150500.1.1", ""),
-    "containerd.io": ("1.7.22-3.1.el9", ""),
+    "containerd.io": ("2.2.6-1.el9", ""),
     "conntrack-tools": ("1.4.7-2.el9", ""),
 }
 

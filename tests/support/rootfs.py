@@ -383,7 +383,7 @@ f=$(printf '%s' "$f" | sed "s/\\${{Status}}/install ok installed/g; s/\\${{Versi
     "rpm": f"""case $1 in -qp) exec /usr/bin/rpm "$@" ;;
   -U|-Uvh|-i|-ivh) shift; mkdir -p {STATE}; for f in "$@"; do
     nv=$(/usr/bin/rpm -qp --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}' "$f" 2>/dev/null) || {{ echo "error: $f: not an rpm package (or package manifest)" >&2; exit 1; }}
-    echo "$nv" >>{_PKGS}; done; exit 0 ;; esac
+    echo "$nv" >>{_PKGS}; case ${{nv%% *}} in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; done; exit 0 ;; esac
 eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "package $p is not installed"; exit 1; }}
 echo "$v\"""",
@@ -436,7 +436,8 @@ esac""",
     # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
     "dpkg": f"""case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
 for f in "$@"; do n=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) || {{ echo "dpkg: error processing archive $f (--install):" >&2; rc=1; continue; }}
-echo "$n $v" >>{_PKGS}; echo "Setting up $n ($v) ..."; done; exit $rc ;; esac
+echo "$n $v" >>{_PKGS}; echo "Setting up $n ($v) ..."
+case $n in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; done; exit $rc ;; esac
 exec /usr/bin/dpkg "$@\"""",
     # ctr -n k8s.io images ls -q / import FILE: names from the OCI archive's index.json as containerd's
     # client/import.go (imageName) takes them: io.containerd.image.name, else org.opencontainers.image.ref.name;
