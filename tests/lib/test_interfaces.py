@@ -117,4 +117,10 @@ def test_every_function_a_rendered_script_calls_is_defined_in_it(script):
     """Each entry script includes the modules its calls need: none calls a function it left out."""
     body = render_script(f"scripts/{script}.sh.j2")
     missing = sorted(f for f in code_words(body) if f in OWNER and f not in DEFINITION.findall(body))
+    # a word in command position that looks like a module function (module_verb) but no module defines
+    prefixes = {f.split("_", 1)[0] for f in OWNER if "_" in f}
+    called = set(re.findall(r"(?:^|[;&|({]|\$\(|\bthen|\bdo|\belse|!)\s*([a-z]+_[a-z0-9_]+)(?=\s|$|\)|;)", body, re.M))
+    undefined = sorted(f for f in called if f.split("_", 1)[0] in prefixes and f not in DEFINITION.findall(body)
+                       and f in code_words(body) and not re.search(rf"\b{f}=|=\([^)]*\b{f}\b", body))
+    assert not undefined, f"{script} calls {undefined}, which no module defines"
     assert not missing, f"{script} calls {missing}, defined in modules it does not include"

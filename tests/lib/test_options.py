@@ -107,9 +107,9 @@ def test_help_sizes_the_action_column_to_the_longest_name_and_groups_the_options
     from app.params import ACTIONS, GROUPS, describe
 
     out = sandbox.run(SCRIPT, "help").stdout.splitlines()
-    width = max(len(a.name) for a in ACTIONS) + 2
+    width = max(len(a.usage) for a in ACTIONS) + 2  # remove-node=NAME: the usage, value and all
     for action in ACTIONS:
-        line = next(line for line in out if line.startswith(f"  {action.name} "))
+        line = next(line for line in out if line.startswith(f"  {action.usage} "))
         assert line[2 + width:].startswith(action.description[:20]), line  # the description starts in one column
     headings = [line.strip() for line in out if line.strip() in GROUPS]
     assert headings == [g for g in GROUPS if any(r["group"] == g for r in describe())]

@@ -83,7 +83,7 @@ def test_reset_goes_on_when_a_step_fails_and_lists_what_was_left(tmp_path: Path)
     from tests.support.rootfs import DEFAULT_BEHAVIOUR
 
     kubeadm = DEFAULT_BEHAVIOUR["kubeadm"].replace(
-        "  reset) rm -rf", "  reset) echo '[reset] error: failed to stop the kubelet' >&2; exit 1\n  never) rm -rf")
+        "  \"reset \"*) rm -rf", "  \"reset \"*) echo '[reset] error: failed to stop the kubelet' >&2; exit 1 ;;\n  never) rm -rf")
     machine = fast_datapath_host(tmp_path, weaveutil=False, behaviour={"kubeadm": kubeadm})
     result = machine.run(render_script(), "reset", "yes")
     assert result.returncode == 0, result.stderr
