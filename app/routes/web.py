@@ -157,12 +157,13 @@ def options_document() -> dict[str, Any]:
     summary="The option model as JSON",
     description="`version`: the service's. `groups`: the option groups in display order. `options`: every option with its `name` "
     "(query spelling), `flag` spelling, short human `label`, `group`, whether it is `advanced` (folded "
-    "on the page), JSON `type` of its value, `kind` (bool, ipv4, cidr, domain, choice, int, host), "
+    "on the page), JSON `type` of its value, `kind` (bool, ipv4, cidr, domain, choice, int, host, endpoint, proxy, list, mirrors, path), "
     "`placeholder` (the value's name in help, e.g. CIDR), `default` (as written in a query: 1/0 for "
     "booleans, empty for unset), allowed `choices`, the POSIX ERE `pattern` the service and the script "
     "both check, `minimum`/`maximum`, whether it is `optional`, whether only the `choices` are allowed "
     "(`closed`), and its `description`. `actions`: the words the script takes besides options "
-    "(`switch`: modifies a run rather than choosing what runs). `scripts`: the script routes (`path`, `summary`). "
+    "(`switch`: modifies a run rather than choosing what runs; `value`: the placeholder of the value it takes, "
+    "e.g. remove-node=NAME, or null). `scripts`: the script routes (`path`, `summary`). "
     "`signed`: whether scripts have `.sig` signatures (GET /kubeinit.pub).",
     responses={200: {"content": {"application/json": {}}}},
 )
