@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="
 
 QUERY = {"kubernetes_version": "1.36"}
 MARK = "/etc/kubeinit-test-broken"
-OLD_CONFIG = "# the operator's containerd config, before this run\nversion = 2\n"
+# The config containerd.io ships (cri disabled, no version): kubeinit replaces it from 'containerd config default'.
+OLD_CONFIG = "# the operator's containerd config, before this run\ndisabled_plugins = [\"cri\"]\n"
 
 # How each tool fails. apt-get exits 100 on any error (apt-get(8), "DIAGNOSTICS"); containerd and
 # kubectl exit 1 with their message on stderr.
@@ -49,7 +50,7 @@ def fixed_and_rerun(host: Machine):
     host.path(MARK).unlink()
     result = host.run(render_script(**QUERY))
     assert result.returncode == 0, result.stderr
-    assert "To add a host to this cluster" in result.stdout
+    assert "To add a worker to this cluster" in result.stdout
     assert host.exists("/etc/kubernetes/admin.conf")
     return result
 
@@ -60,9 +61,9 @@ def test_a_failed_package_install_then_a_rerun_installs(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Temporary failure resolving" in result.stderr
     assert not host.exists("/etc/containerd/config.toml")
-    says_what_to_do(result, "containerd_install")
+    says_what_to_do(result, "kube_install")  # the first package step (containerd follows: it pins kubeadm's pause)
     fixed_and_rerun(host)
-    assert any(c.startswith("apt-get install -y -q --no-install-recommends containerd") for c in host.commands())
+    assert any(c.startswith("apt-get install -y -q --no-install-recommends containerd.io") for c in host.commands())
 
 
 def test_a_failed_containerd_config_default_keeps_the_old_config_then_a_rerun_installs(tmp_path: Path) -> None:
