@@ -54,6 +54,16 @@ def test_the_control_plane_upgrades_in_kubeadms_order_and_prints_each_workers_st
     assert not host.exists(f"{CLUSTER}/cordoned.{here}")
 
 
+def test_the_other_control_planes_command_names_the_exact_patch_reached(tmp_path: Path) -> None:
+    # kubernetes_version=1.37 would let a later control plane take a newer patch than this one
+    host, _ = control_plane(tmp_path, pod_cidr="10.244.0.0/16")
+    add_nodes(host, "cp2 control-plane True v1.36.3")
+    result = host.run(render_script(kubernetes_version="1.37", pod_cidr="10.244.0.0/16"), "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert ("Control plane cp2 (kubelet v1.36.3): on it, run\n  curl -sSL 'http://kubeinit.test:8000/kubernetes-init"
+            "?pod_cidr=10.244.0.0/16&kubernetes_version=1.37.3' | sudo bash -s upgrade") in result.stdout
+
+
 def test_a_second_run_finds_the_upgrade_done_and_changes_nothing(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     assert upgrade(host).returncode == 0
