@@ -134,6 +134,23 @@ def test_a_containerd_too_old_for_the_target_is_refused_before_any_change(tmp_pa
     assert node.snapshot() == before
 
 
+def test_an_air_gapped_upgrade_stops_before_any_change_and_says_what_to_do(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    before, start = host.snapshot(), len(host.calls())
+    result = upgrade(host, "1.37", "airgap=/root/kubeinit-airgap.tar.gz")
+    assert result.returncode == 1
+    assert ("upgrade with airgap: not supported yet, a new bundle cannot upgrade a cluster: upgrade with network "
+            "access (leave airgap out), or reset each host and install again from the new bundle") in result.stderr
+    assert host.snapshot() == before and since(host, start) == []
+
+    node = worker(tmp_path)
+    before = node.snapshot()
+    result = node.run(render_script(JOIN, kubernetes_version="1.36"), "upgrade", "airgap=/root/kubeinit-airgap.tar.gz")
+    assert result.returncode == 1
+    assert "upgrade with airgap: not supported yet" in result.stderr
+    assert node.snapshot() == before
+
+
 def test_an_unhealthy_cluster_and_a_newer_node_are_listed_and_refused(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     add_nodes(host, "worker1 worker False v1.36.3", "worker2 worker Unknown v1.36.3", "worker3 worker True v1.37.0")
