@@ -80,6 +80,8 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     assert packages == {name: version for name, (version, _) in PACKAGES.items()}  # the newest patch, not 1.37.2
     images = {row[1]: row for row in manifest if row[0] == "image"}
     assert sorted(images) == sorted(bundle_images({}))
+    from app.settings import get_settings
+    assert get_settings().dns_test_image in images  # agnhost: the install's connectivity check runs it offline too
     for ref, (_, _, _, digest, path) in images.items():  # the digest is the archive's manifest's
         with tarfile.open(fileobj=io.BytesIO(files["./" + path])) as archive:
             manifest_digest = digest.split(":")[1]

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import render_script, run_bash
 from tests.support.cluster import control_plane, in_order, since
-from tests.support.rootfs import CLUSTER
+from tests.support.rootfs import CLUSTER, DEFAULT_BEHAVIOUR
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
@@ -51,6 +51,19 @@ def test_renew_certs_renews_and_restarts_the_control_plane_pods(tmp_path: Path) 
         assert host.exists(f"/etc/kubernetes/manifests/{component}.yaml")  # back where the kubelet runs them
     assert not host.exists("/etc/kubeinit/parked-manifests")
     assert "364d" in result.stdout and "control-plane pods restarted" in result.stderr
+
+
+def test_renew_certs_waits_with_admin_conf_and_refreshes_root_kubeconfig(tmp_path: Path) -> None:
+    # root's ~/.kube/config holds the old (maybe expired) client certificate: the waits must not use it
+    host, _ = control_plane(tmp_path)
+    host.write("/root/.kube/config", "stale: the old client certificate\n", mode=0o600)
+    host.behave("kubectl", 'printf \'%s\\n\' "${KUBECONFIG:-unset}" >>/var/lib/kubeinit-stubs/kubectl-kubeconfig\n'
+                + DEFAULT_BEHAVIOUR["kubectl"])
+    result = host.run(render_script(), "renew-certs")
+    assert result.returncode == 0, result.stderr
+    used = set(host.read("/var/lib/kubeinit-stubs/kubectl-kubeconfig").split())
+    assert used == {"/etc/kubernetes/admin.conf"}
+    assert host.read("/root/.kube/config") == host.read("/etc/kubernetes/admin.conf")
 
 
 def test_an_interrupted_restart_puts_the_manifests_back_on_the_next_run(tmp_path: Path) -> None:

@@ -128,6 +128,18 @@ def test_the_join_script_opens_a_worker_ports_with_firewalld(tmp_path: Path) -> 
     assert firewalld_rules(host, "runtime") == NODE
 
 
+def test_a_control_plane_join_opens_the_control_plane_ports_with_firewalld(tmp_path: Path) -> None:
+    # a control-plane join serves the API server and etcd: 6443 and 2379-2380, not the NodePorts
+    host = Machine(tmp_path)
+    firewalld_running(host)
+    result = host.run(join_script(), *JOIN, "control-plane", "certificate-key=" + "0f" * 32)
+    assert result.returncode == 0, result.stderr
+    assert firewalld_rules(host, "permanent") == CONTROL_PLANE
+    assert firewalld_rules(host, "runtime") == CONTROL_PLANE
+    assert "the install opens what this control-plane needs" in result.stderr
+    assert "preflight pass:    ports: free: tcp/6443 " in result.stderr
+
+
 def test_ufw_opens_the_worker_ports_and_reset_deletes_them(tmp_path: Path) -> None:
     host = Machine(tmp_path, os_release="ubuntu2404")
     ufw_active(host)

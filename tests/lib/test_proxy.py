@@ -110,6 +110,24 @@ def test_apt_containerd_and_the_join_command_get_the_proxy_and_the_password_stay
 
 @pytest.mark.rootfs
 @needs_root
+def test_no_proxy_names_the_api_server_on_the_control_plane_and_on_a_joining_host(tmp_path: Path) -> None:
+    # kubeadm join, kubectl and the readyz checks reach the API server directly, never via the proxy
+    host = machine(tmp_path)
+    result = host.run(render_script(), *FLAGS, "ha-vip=10.0.0.100", "control-plane-endpoint=10.0.0.100:6443")
+    assert result.returncode == 0, result.stderr
+    env = dict(line.split("=", 1) for line in host.read("/etc/kubeinit/proxy.env").splitlines() if "=" in line)
+    assert "10.0.0.100" in env["NO_PROXY"].split(",")
+
+    joining = machine(tmp_path / "join")
+    join = joining.run(render_script("scripts/kubernetes-node-join.sh.j2"), *FLAGS, "api-server=api.example.com:6443",
+                       "token=abcdef.0123456789abcdef", "ca-cert-hash=sha256:" + "ab" * 32)
+    assert join.returncode == 0, join.stderr
+    env = dict(line.split("=", 1) for line in joining.read("/etc/kubeinit/proxy.env").splitlines() if "=" in line)
+    assert "api.example.com" in env["NO_PROXY"].split(",")
+
+
+@pytest.mark.rootfs
+@needs_root
 def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp_path: Path) -> None:
     host = machine(tmp_path, os_release="rocky9")
     original = "[main]\ngpgcheck=1\ninstallonly_limit=3\n"

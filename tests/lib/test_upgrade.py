@@ -54,6 +54,16 @@ def test_the_control_plane_upgrades_in_kubeadms_order_and_prints_each_workers_st
     assert not host.exists(f"{CLUSTER}/cordoned.{here}")
 
 
+def test_the_other_control_planes_command_names_the_exact_patch_reached(tmp_path: Path) -> None:
+    # kubernetes_version=1.37 would let a later control plane take a newer patch than this one
+    host, _ = control_plane(tmp_path, pod_cidr="10.244.0.0/16")
+    add_nodes(host, "cp2 control-plane True v1.36.3")
+    result = host.run(render_script(kubernetes_version="1.37", pod_cidr="10.244.0.0/16"), "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert ("Control plane cp2 (kubelet v1.36.3): on it, run\n  curl -sSL 'http://kubeinit.test:8000/kubernetes-init"
+            "?pod_cidr=10.244.0.0/16&kubernetes_version=1.37.3' | sudo bash -s upgrade") in result.stdout
+
+
 def test_a_second_run_finds_the_upgrade_done_and_changes_nothing(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     assert upgrade(host).returncode == 0
@@ -96,7 +106,49 @@ def test_refusals_come_before_any_change(tmp_path: Path, cluster: str, target: s
     assert f"[ERROR] upgrade refused: {message}" in result.stderr
     assert "nothing was changed" in result.stderr
     assert host.snapshot() == before
-    assert not [c for c in since(host, start) if not c.startswith(("kubectl --request-timeout", "dpkg-query"))]
+    assert not [c for c in since(host, start)
+                if not c.startswith(("kubectl --request-timeout", "dpkg-query", "containerd --version"))]  # reads only
+
+
+def test_a_containerd_too_old_for_the_target_is_refused_before_any_change(tmp_path: Path) -> None:
+    # Kubernetes 1.35 runs on containerd 1.7; 1.36 needs 2.0 (lib/containerd containerd_minimum)
+    host = Machine(tmp_path / "cp", packages={"containerd.io": "1.7.27-1"})
+    installed = host.run(render_script(kubernetes_version="1.35"))
+    assert installed.returncode == 0, installed.stderr
+    before, start = host.snapshot(), len(host.calls())
+    result = upgrade(host, "1.36")
+    assert result.returncode == 1
+    assert ("[ERROR] upgrade refused: containerd 1.7.27 (containerd.io 1.7.27-1) cannot run Kubernetes 1.36, which "
+            "needs containerd 2.0.0 or later: upgrade Docker's package: apt-get install containerd.io=2.2.6-*") in result.stderr
+    assert host.snapshot() == before
+    assert not [c for c in since(host, start) if c.startswith(("apt-", "kubeadm upgrade"))]
+
+    node = Machine(tmp_path / "node", packages={"containerd.io": "1.7.27-1"})
+    joined = node.run(render_script(JOIN, kubernetes_version="1.35"), *join_flags())
+    assert joined.returncode == 0, joined.stderr
+    node.write(f"{CLUSTER}/version", "v1.36.2\n")  # the control plane runs 1.36 already
+    before = node.snapshot()
+    result = node.run(render_script(JOIN, kubernetes_version="1.36"), "upgrade")
+    assert result.returncode == 1
+    assert "upgrade refused: containerd 1.7.27 (containerd.io 1.7.27-1) cannot run Kubernetes 1.36" in result.stderr
+    assert node.snapshot() == before
+
+
+def test_an_air_gapped_upgrade_stops_before_any_change_and_says_what_to_do(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    before, start = host.snapshot(), len(host.calls())
+    result = upgrade(host, "1.37", "airgap=/root/kubeinit-airgap.tar.gz")
+    assert result.returncode == 1
+    assert ("upgrade with airgap: not supported yet, a new bundle cannot upgrade a cluster: upgrade with network "
+            "access (leave airgap out), or reset each host and install again from the new bundle") in result.stderr
+    assert host.snapshot() == before and since(host, start) == []
+
+    node = worker(tmp_path)
+    before = node.snapshot()
+    result = node.run(render_script(JOIN, kubernetes_version="1.36"), "upgrade", "airgap=/root/kubeinit-airgap.tar.gz")
+    assert result.returncode == 1
+    assert "upgrade with airgap: not supported yet" in result.stderr
+    assert node.snapshot() == before
 
 
 def test_an_unhealthy_cluster_and_a_newer_node_are_listed_and_refused(tmp_path: Path) -> None:

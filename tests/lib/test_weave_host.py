@@ -119,6 +119,19 @@ def test_firewalls_blocking_weave_are_named_with_the_remedy(script, tmp_path: Pa
         assert remedies[kind] in warning and warning.endswith("see the README, section Networking")
 
 
+def test_with_firewalld_active_and_firewall_open_the_next_step_opens_weave_no_warning(tmp_path: Path) -> None:
+    # firewall_open (lib/firewall) opens 6783/tcp, 6783-6784/udp and ESP right after preflight
+    env = stubs(tmp_path, iptables_save=DEFAULT_DENY)
+    (tmp_path / "bin" / "firewall-cmd").write_text("#!/bin/sh\nexit 0\n")  # --state: running (exit 0)
+    (tmp_path / "bin" / "firewall-cmd").chmod(0o755)
+    result = call(render_script(), "weave_preflight_firewall", env=env)
+    assert result.returncode == 0, result.stderr
+    assert warnings(result) == []
+    assert "weave TCP: local firewall rules drop it now; firewalld is active and firewall=open" in result.stderr
+    kept = call(render_script(firewall="keep"), "weave_preflight_firewall", env=env)
+    assert kinds(warnings(kept)) == ["ESP", "UDP", "TCP"]  # firewall=keep: they stay blocked
+
+
 def test_weaves_own_encrypted_rules_are_no_block(script, tmp_path: Path) -> None:
     # issue #13 defect 2: `-A OUTPUT ! -p esp ... -j DROP` and WEAVE-IPSEC-IN's marked drop of UDP
     # 6784 were read as blocking ESP and UDP: every re-run on an encrypted host warned.

@@ -246,6 +246,7 @@ def bundle_images(query: dict[str, str]) -> list[str]:
     repository = settings.weave_repositories[options.weave_version]
     refs = images_list("v" + KUBE, settings.kubeadm_image_repository)
     refs += [f"{repository}/weave-kube:{options.weave_version}", f"{repository}/weave-npc:{options.weave_version}"]
+    refs.append(settings.dns_test_image)  # agnhost: the connectivity check and troubleshoot run it
     if options.nodelocal_dnscache:
         refs.append(settings.nodelocaldns_image)
     return refs
