@@ -10,14 +10,9 @@ import pytest
 
 from tests.scripts.test_install import QUERY, machine
 from tests.support import render_script
+from tests.support.rootfs import only_preflight_reads
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
-
-
-def only_reads(host) -> bool:
-    """Preflight asked the package database which containerd is installed and the firewalls whether
-    they run (firewall-cmd --state, ufw status), and ran nothing else."""
-    return all(c.startswith(("dpkg-query -W", "rpm -q", "firewall-cmd --state", "ufw status")) for c in host.commands())
 
 
 def test_preflight_alone_reports_each_check_and_changes_nothing(tmp_path: Path) -> None:
@@ -28,7 +23,7 @@ def test_preflight_alone_reports_each_check_and_changes_nothing(tmp_path: Path) 
         assert f"preflight pass:    {check}: " in result.stderr
     assert "preflight warning: swap: on (/swap.img)" in result.stderr
     assert "preflight info:    kernel: " in result.stderr
-    assert host.changes() == {} and only_reads(host)
+    assert host.changes() == {} and only_preflight_reads(host)
 
 
 @pytest.mark.parametrize(("os_release", "remedy"), [
@@ -50,7 +45,7 @@ def test_one_cpu_stops_a_control_plane_before_any_change_unless_forced(tmp_path:
     result = host.run(render_script(**QUERY))
     assert result.returncode == 1
     assert "preflight FAIL:    cpus: 1 CPU: kubeadm init refuses a control plane with fewer than 2" in result.stderr
-    assert host.changes() == {} and only_reads(host)
+    assert host.changes() == {} and only_preflight_reads(host)
     forced = host.run(render_script(**QUERY), "force")
     assert forced.returncode == 0, forced.stderr
     assert "preflight FAIL (forced past): cpus" in forced.stderr
@@ -80,7 +75,7 @@ def test_an_unsupported_os_stops_before_any_change_unless_forced(tmp_path: Path)
     assert result.returncode == 1
     assert "preflight FAIL:    os: Linux Mint 22 is not supported" in result.stderr
     assert "add 'force' to try anyway as the debian family" in result.stderr
-    assert host.changes() == {} and only_reads(host)
+    assert host.changes() == {} and only_preflight_reads(host)
     forced = host.run(render_script(), "force")
     assert forced.returncode == 0, forced.stderr
     assert "going on past 1 failed preflight check(s)" in forced.stderr

@@ -178,6 +178,16 @@ STUBBED = [
     "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
 ]
 
+# What preflight may run on any host, all of them reads: the package database (which containerd is
+# installed) and whether a host firewall runs. Tests of "nothing changed before this refusal" allow these.
+PREFLIGHT_READS = ("dpkg-query -W", "rpm -q", "firewall-cmd --state", "ufw status")
+
+
+def only_preflight_reads(machine: "Machine", also: tuple[str, ...] = ()) -> bool:
+    """Whether every stubbed call of the machine's runs so far was one of PREFLIGHT_READS (or ``also``)."""
+    return all(c.startswith(PREFLIGHT_READS + also) for c in machine.commands())
+
+
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
 _REPO = f"{STATE}/repository"  # "name version" lines: what the repositories offer (Machine writes it from the facts)
 PACKAGED = f"{STUB_DIR}/packaged"  # stubs of commands a package brings: linked into /usr/bin when it is installed
