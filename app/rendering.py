@@ -14,6 +14,7 @@ import jinja2
 
 from app import __version__
 from app.http.caching import sha256_hex
+from app.lru import LRU
 from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, PROXY_PASSWORD_REFUSED, PROXY_PASSWORD_USER, Options, canonical_query, describe, flag, grouped, text
 from app.settings import Settings, get_settings
 from app.signing import signer
@@ -96,14 +97,23 @@ def _render(template: str, options: Options, base_url: str) -> Rendered:
 
 
 @lru_cache(maxsize=1)
-def _cached():
-    return lru_cache(maxsize=get_settings().render_cache_size)(_render)
+def _cache() -> LRU[Rendered]:
+    """The rendered scripts, bounded in entries and in bytes (a script is about 200 KB)."""
+    settings = get_settings()
+    return LRU(settings.render_cache_size, settings.script_cache_bytes)
 
 
 def render(template: str, options: Options, base_url: str) -> Rendered:
     """Render a script; equal (template, options, base URL) give byte-identical, cached output."""
-    return _cached()(template, options, base_url)
+    cache, key = _cache(), (template, options, base_url)
+    rendered = cache.get(key)
+    if rendered is None:
+        rendered = _render(template, options, base_url)
+        cache.store(key, rendered, len(rendered.body))
+    return rendered
 
 
-def render_error(problems: list[tuple[str, str]]) -> str:
-    return ENVIRONMENT.get_template("scripts/error.sh.j2").render(problems=problems)
+def render_error(problems: list[tuple[str, str]], options_hint: bool = False) -> str:
+    """The error script: prints each problem and exits 1; ``options_hint`` for bad options, which
+    ``bash -s help`` lists."""
+    return ENVIRONMENT.get_template("scripts/error.sh.j2").render(problems=problems, options_hint=options_hint)

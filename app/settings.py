@@ -82,12 +82,15 @@ class Settings(BaseSettings):
         description="Where this project's README is published (e.g. https://github.com/ORG/kubeinit/blob/main/README.md): "
         "the installer's network warnings link to its #networking section. Unset: they name the section.",
     )
-    # Each worker holds up to render_cache_size scripts twice (rendered, and ready to send, the
-    # latter also bounded in bytes). A script is about 80 KB: 128 keeps the render cache near
-    # 10 MB a worker (scripts/bench reports RSS after 100 000 distinct option sets).
-    render_cache_size: int = Field(128, ge=0, description="Rendered scripts kept in memory (0 disables the cache).")
+    # Each worker keeps scripts twice: rendered (app.rendering), and as whole responses ready to
+    # send (app.http.script_cache), both bounded in entries and in bytes. A response holds the very
+    # bytes of its render, so a worker's scripts take about script_cache_bytes, at most twice that
+    # (scripts/bench reports RSS after 100 000 distinct option sets; a script is about 200 KB).
+    render_cache_size: int = Field(
+        128, ge=0, description="Scripts kept in memory, rendered and ready to send, per worker process (0 disables the caches)."
+    )
     script_cache_bytes: int = Field(
-        8 * 2**20, ge=0, description="Bytes of whole script responses kept ready to send, per worker process."
+        8 * 2**20, ge=0, description="Bytes of scripts kept in memory, rendered and ready to send, per worker process."
     )
     weave_repositories: dict[str, Annotated[str, Field(pattern=IMAGE_RE)]] = Field(
         default_factory=lambda: {

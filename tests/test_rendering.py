@@ -4,7 +4,7 @@ import jinja2
 import pytest
 
 from app.params import parse_pairs
-from app.rendering import ENVIRONMENT, _cached, render, shell_quote
+from app.rendering import ENVIRONMENT, _cache, render, shell_quote
 from app.settings import get_settings
 
 
@@ -37,13 +37,20 @@ def test_equal_options_render_byte_identical_whatever_order_or_spelling():
     assert first.body == second.body and first.etag == second.etag
 
 
-def test_renders_are_cached_and_the_cache_is_bounded():
+def test_renders_are_cached_and_the_cache_is_bounded_in_entries_and_bytes(monkeypatch):
     options = parse_pairs([("weave_mtu", "1234")])
     first = render("scripts/kubernetes-init.sh.j2", options, "http://cache.test")
-    hits = _cached().cache_info().hits
     assert render("scripts/kubernetes-init.sh.j2", options, "http://cache.test") is first
-    assert _cached().cache_info().hits == hits + 1
-    assert _cached().cache_info().maxsize == get_settings().render_cache_size > 0
+    cache, settings = _cache(), get_settings()
+    assert (cache.max_entries, cache.max_bytes) == (settings.render_cache_size, settings.script_cache_bytes)
+    assert cache.max_bytes // len(first.body) < cache.max_entries  # bytes, not entries, bound whole scripts
+    # Scripts are about 200 KB: with room for three, a fourth drops the least recently used.
+    monkeypatch.setattr(cache, "max_bytes", 3 * len(first.body) + 1000)
+    kept = [render("scripts/kubernetes-init.sh.j2", parse_pairs([("weave_mtu", str(m))]), "http://cache.test")
+            for m in (1301, 1302, 1303, 1304)]
+    assert cache.size <= cache.max_bytes and len(cache.entries) == 3
+    assert render("scripts/kubernetes-init.sh.j2", parse_pairs([("weave_mtu", "1304")]), "http://cache.test") is kept[-1]
+    assert render("scripts/kubernetes-init.sh.j2", parse_pairs([("weave_mtu", "1301")]), "http://cache.test") is not kept[0]
 
 
 def test_only_the_header_holds_request_values():

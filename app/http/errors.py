@@ -18,17 +18,19 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and SCRIPT_MEDIA_TYPE not in accept
 
 
-def problem_response(request: Request, problems: list[tuple[str, str]], status: int = 400) -> Response:
-    """JSON for clients that ask for it; otherwise a script that prints the problems and exits 1."""
+def problem_response(request: Request, problems: list[tuple[str, str]], status: int = 400,
+                     options_hint: bool = False) -> Response:
+    """JSON for clients that ask for it; otherwise a script that prints the problems and exits 1
+    (``options_hint``: and points to ``bash -s help``, for problems with options)."""
     if wants_json(request):
         detail = [{"option": name, "message": reason} for name, reason in problems]
         return JSONResponse({"detail": detail}, status_code=status)
-    return PlainTextResponse(render_error(problems), status_code=status, media_type=SCRIPT_MEDIA_TYPE)
+    return PlainTextResponse(render_error(problems, options_hint), status_code=status, media_type=SCRIPT_MEDIA_TYPE)
 
 
 async def option_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OptionError)
-    return problem_response(request, exc.problems)
+    return problem_response(request, exc.problems, options_hint=True)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

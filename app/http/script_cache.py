@@ -5,13 +5,13 @@ A served script depends only on its path, its query string and the service's bas
 comes from the request's scheme and Host header, or from X-Forwarded-Proto/-Host when the peer
 is a trusted proxy (app/urls.py). Those form the key, with the method and Accept header. Only
 complete 200 answers are kept, in an LRU bounded in entries (``render_cache_size``; 0 disables
-it, as it disables the render cache) and in bytes (``script_cache_bytes``). Conditional and
-range requests always go to the app.
+it, as it disables the render cache) and in bytes (``script_cache_bytes``, as the render cache).
+A kept body is the very bytes object the render cache holds, not a copy. Conditional and range
+requests always go to the app.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.types import Message, Scope
 
+from app.lru import LRU
 from app.settings import get_settings
 from app.http.urls import peer_trusted
 
@@ -43,18 +44,13 @@ class ScriptCache:
 
     def __init__(self, paths: set[str]) -> None:
         self.paths = paths
-        self.size = 0
-        self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
 
     # Settings are read on the first script request, not when the app is built: with bad settings
     # the app still starts, /healthz answers and /readyz says what is wrong.
     @cached_property
-    def max_entries(self) -> int:
-        return get_settings().render_cache_size
-
-    @cached_property
-    def max_bytes(self) -> int:
-        return get_settings().script_cache_bytes
+    def lru(self) -> LRU[Entry]:
+        settings = get_settings()
+        return LRU(settings.render_cache_size, settings.script_cache_bytes)
 
     @cached_property
     def trusted(self) -> Callable[[str | None], bool]:
@@ -66,7 +62,7 @@ class ScriptCache:
 
         Only script routes' 200 answers are stored; those routes answer GET and HEAD only, and the
         key holds the method, so other methods always miss."""
-        if scope["path"] not in self.paths or not self.max_entries:
+        if scope["path"] not in self.paths or not self.lru.max_entries:
             return None
         host = accept = forwarded_proto = forwarded_host = None
         for name, value in scope["headers"]:
@@ -89,17 +85,7 @@ class ScriptCache:
                 forwarded_proto, forwarded_host)
 
     def get(self, key: tuple[Any, ...]) -> Entry | None:
-        entry = self.entries.get(key)
-        if entry is not None:
-            self.entries.move_to_end(key)
-        return entry
+        return self.lru.get(key)
 
     def store(self, key: tuple[Any, ...], entry: Entry) -> None:
-        size = entry.size + OVERHEAD
-        if size > self.max_bytes:
-            return
-        self.entries[key] = entry
-        self.size += size
-        while len(self.entries) > self.max_entries or self.size > self.max_bytes:
-            _, old = self.entries.popitem(last=False)
-            self.size -= old.size + OVERHEAD
+        self.lru.store(key, entry, entry.size + OVERHEAD)

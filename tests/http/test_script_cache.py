@@ -16,6 +16,7 @@ from app.http.front import Front
 from app.main import app
 from app.routes import scripts
 from app.http.script_cache import OVERHEAD, ScriptCache
+from app.lru import LRU
 
 
 def cache_of(application: FastAPI) -> ScriptCache:
@@ -44,7 +45,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
         return original(*args)
 
     monkeypatch.setattr(rendering, "_render", counting)
-    monkeypatch.setattr(rendering, "_cached", lambda: counting)  # no render cache: every miss renders
+    monkeypatch.setattr(rendering, "_cache", lambda: LRU(0, 0))  # no render cache: every miss renders
     monkeypatch.setattr(scripts, "_cached_parse_query", lambda: scripts.parse_query)
     return calls
 
@@ -82,7 +83,7 @@ def test_errors_are_not_kept(client: TestClient, renders: list[object]) -> None:
     for _ in range(2):
         response = client.get("/kubernetes-init?pod_cidr=bad")
         assert response.status_code == 400
-    assert cache_of(app).entries == {}
+    assert cache_of(app).lru.entries == {}
 
 
 def test_head_gets_headers_only_and_conditional_requests_go_to_the_app(client: TestClient,
@@ -98,13 +99,13 @@ def test_head_gets_headers_only_and_conditional_requests_go_to_the_app(client: T
 
 def test_the_cache_is_bounded_in_entries_and_bytes(client: TestClient, renders: list[object]) -> None:
     client.get("/kubernetes-init")
-    cache = cache_of(app)
+    cache = cache_of(app).lru
     cache.max_entries = 5
     for mtu in range(1000, 1020):
         assert client.get(f"/kubernetes-init?weave_mtu={mtu}").status_code == 200
     assert len(cache.entries) == 5
-    assert cache.size == sum(e.size + OVERHEAD for e in cache.entries.values())
-    cache.max_bytes = 2 * (next(iter(cache.entries.values())).size + OVERHEAD + 100)
+    assert cache.size == sum(e.size + OVERHEAD for e, _ in cache.entries.values())
+    cache.max_bytes = 2 * (next(iter(cache.entries.values()))[0].size + OVERHEAD + 100)
     client.get("/kubernetes-init?weave_mtu=2000")
     assert len(cache.entries) == 2 and cache.size <= cache.max_bytes
     # the newest stays: a repeat is a hit
@@ -115,7 +116,7 @@ def test_the_cache_is_bounded_in_entries_and_bytes(client: TestClient, renders: 
 
 def test_a_cache_size_of_zero_disables_it(client: TestClient, renders: list[object]) -> None:
     client.get("/kubernetes-init")
-    cache_of(app).max_entries = 0
+    cache_of(app).lru.max_entries = 0
     client.get("/kubernetes-init")
     client.get("/kubernetes-init")
     assert len(renders) == 3

@@ -94,7 +94,7 @@ def test_the_public_url_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("KUBEINIT_PUBLIC_URL", "https://kubeinit.example.org/")
     get_settings.cache_clear()
-    rendering._cached.cache_clear()
+    rendering._cache.cache_clear()
     try:
         client = TestClient(app, base_url="http://10.0.0.9:8000", client=("127.0.0.1", 40000))
         script = client.get("/kubernetes-init", headers={"X-Forwarded-Host": "other.example.com"}).text
@@ -102,4 +102,4 @@ def test_the_public_url_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.delenv("KUBEINIT_PUBLIC_URL")
         get_settings.cache_clear()
-        rendering._cached.cache_clear()
+        rendering._cache.cache_clear()

@@ -61,6 +61,8 @@ def test_an_error_is_a_4xx_script_that_names_the_option_and_exits_1(query, expec
     result = run_error_script(response.text)
     assert result.returncode == 1
     assert expected in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "kubeinit: nothing was installed; pipe the script to 'bash -s help' to list the options")
     assert result.stdout == ""
 
 
@@ -105,6 +107,8 @@ def test_a_mistyped_script_path_piped_into_bash_says_which_script_was_meant():
     assert result.stderr.splitlines()[0] == "kubeinit: /kubernetes-inti: no such script (did you mean /kubernetes-init?)"
     far = subprocess.run(["bash"], input=client.get("/zzz").text, capture_output=True, text=True, check=False)
     assert far.returncode == 1 and far.stderr.splitlines()[0] == "kubeinit: /zzz: no such script"
+    # No pointer to the options: the path, not an option, was wrong.
+    assert result.stderr.splitlines()[1:] == far.stderr.splitlines()[1:] == ["kubeinit: nothing was installed"]
 
 
 def test_a_mistyped_script_path_answers_json_to_json_clients():

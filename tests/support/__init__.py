@@ -94,6 +94,6 @@ def reload_settings() -> None:
     from app.settings import get_settings
     from app.signing import signer
 
-    for cached in (get_settings, rendering._cached, scripts._cached_parse_query, health._ready, signer):
+    for cached in (get_settings, rendering._cache, scripts._cached_parse_query, health._ready, signer):
         cached.cache_clear()
     app.middleware_stack = None
