@@ -19,9 +19,10 @@ def test_bench_runs_and_reports_every_figure() -> None:
     out = run.stdout
     for row in ("service (cached)", "bare ASGI, same uvicorn", "nginx static", "service uncached",
                 "limit: nginx static", "limit: bare ASGI", "limit: service"):
-        figures = re.search(rf"^{re.escape(row)}\s+(\d+)\s+[\d.]+\s+[\d.]+\s+0\s+0\s+(\d+)%\s+\d+ \d+$", out, re.M)
+        figures = re.search(rf"^{re.escape(row)}\s+(\d+)\s+[\d.]+\s+[\d.]+\s+0\s+0\s+(\d+)%\s+([\d.]+)\s+\d+ \d+$", out, re.M)
         assert figures and int(figures.group(1)) > 0, out
         assert 0 < int(figures.group(2)) <= 100, out  # the client's own CPU share, beside what it measured
+        assert float(figures.group(3)) > 0, out  # the server's CPU time per request
     for label in ("service/bare ASGI:", "service/uncached:", "service/nginx:", "nginx mix/limit:", "service p99:",
                   "cold render:", "RSS:"):
         assert re.search(rf"^{re.escape(label)}\s+\S", out, re.M), label
@@ -29,6 +30,7 @@ def test_bench_runs_and_reports_every_figure() -> None:
     # reported as its two factors, measured with plain wrk on one URL (no Lua in the client).
     assert re.search(r"^service p99:\s+[\d.]+ ms (ok  |MISS) target <= 25 ms \(the median of the rounds' p99; "
                      r"rounds: service [\d. ]+, bare ASGI [\d. ]+\)$", out, re.M), out
+    assert re.search(r"^CPU per request:  service [\d.]+ us, bare ASGI [\d.]+ us: bare/service [\d.]+", out, re.M), out
     assert re.search(r"^service/bare ASGI:\s+[\d.]+\s+(ok  |MISS) target >= 0\.90", out, re.M), out
     assert re.search(r"^service/nginx:\s+[\d.]+\s+the limit, one URL, plain wrk .* = bare ASGI/nginx [\d.]+ "
                      r"\(uvicorn and Python\) x service/bare ASGI [\d.]+ \(the service\)$", out, re.M), out
