@@ -505,10 +505,15 @@ class JoinFlag:
 
     @property
     def variable(self) -> str:
-        return "JOIN_" + self.name.upper().replace("-", "_")
+        name = self.name.upper().replace("-", "_")
+        return name if name.startswith("JOIN_") else "JOIN_" + name
 
 
 JOIN_FLAGS: tuple[JoinFlag, ...] = (
+    JoinFlag("join-file", "PATH", r"^/.+$",
+             "A file of root's alone (chmod 600) holding the flags below, one NAME=VALUE a line, as kubernetes-init "
+             "prints it: the token and certificate key stay off every command line ('ps') and shell history. "
+             "Removed once this host has joined."),
     JoinFlag("api-server", "HOST:PORT", ENDPOINT_RE,
              "The control plane's API server, as printed by kubernetes-init (port 6443 when left out)."),
     JoinFlag("token", "TOKEN", r"^[a-z0-9]{6}\.[a-z0-9]{16}$",

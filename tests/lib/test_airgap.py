@@ -129,7 +129,8 @@ def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, t
     assert not [c for c in commands if c.startswith("ctr -n k8s.io images tag")]
     assert sorted(host.read("/var/lib/kubeinit-stubs/images").split()) == sorted(bundle_images({}))
     assert not host.exists("/etc/apt/sources.list.d/kubernetes.list")  # no repository added
-    assert f"sudo bash kubernetes-node-join.sh airgap={BUNDLE} api-server=10.0.0.5:6443" in result.stdout
+    assert "\napi-server=10.0.0.5:6443\ntoken=" in result.stdout
+    assert f"\nJOIN\nsudo bash kubernetes-node-join.sh airgap={BUNDLE} join-file=/root/kubeinit-join\n" in result.stdout
 
     again = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
     assert again.returncode == 0, again.stderr

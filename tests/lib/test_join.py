@@ -112,3 +112,77 @@ def test_an_endpoint_that_does_not_answer_stops_the_join_before_kubeadm(tmp_path
     assert "api-server lb.example.com:6443 does not answer" in result.stderr
     assert not [c for c in host.commands() if c.startswith("kubeadm join")]
     assert not host.exists("/etc/kubernetes/kubelet.conf")
+
+
+def join_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "kubeinit-join"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_the_join_flags_can_come_from_a_root_only_file(tmp_path: Path) -> None:
+    """The printed block's file, as pasted (indented, CRLF, a comment), gives kubeadm what the flags give."""
+    lines = "\n".join(f"  {flag}\r" for flag in (*join_flags(api="lb.example.com:8443"), "control-plane",
+                                                   f"certificate-key={UPLOADED_KEY}"))
+    path = join_file(tmp_path, f"# written by the join block\n{lines}\n\n")
+    from_file = join_config(f"join-file={path}")
+    assert from_file == join_config(*join_flags(api="lb.example.com:8443"), "control-plane",
+                                    f"certificate-key={UPLOADED_KEY}")
+    assert from_file["discovery"]["bootstrapToken"]["token"] == TOKEN_GENERATED
+
+
+@pytest.mark.parametrize(("content", "mode", "flags", "message"), [
+    ("token=x\n", 0o644, (), "is open to other users (mode 644): chmod 600"),
+    (f"token={TOKEN_GENERATED}\nkubernetes-version=1.36\n", 0o600, (),
+     "line 2 is not NAME=VALUE with one of: api-server token ca-cert-hash control-plane certificate-key"),
+    (f"{TOKEN_GENERATED}\n", 0o600, (), "line 1 is not NAME=VALUE with one of"),
+    ("\n".join(join_flags()), 0o600, ("api-server=10.9.9.9",),
+     "api-server: given both on the command line and in"),
+    ("token=ABCDEF.0123456789abcdef\n", 0o600, (), "token: 'ABCDEF.0123456789abcdef' is not TOKEN"),
+])
+def test_a_join_file_that_will_not_do_stops_before_anything_runs(tmp_path: Path, content, mode, flags,
+                                                                  message) -> None:
+    path = join_file(tmp_path, content, mode)
+    result = run_bash(render_script(JOIN), f"join-file={path}", *flags, "dry-run")
+    assert result.returncode == 1 and result.stdout == ""
+    assert message in result.stderr
+    assert TOKEN_GENERATED not in result.stderr  # a line that is not NAME=VALUE is not echoed: it may be the token
+    assert len(result.stderr.splitlines()) == 2  # the reason, then where the options are listed
+
+
+def test_a_missing_join_file_says_how_to_make_it(tmp_path: Path) -> None:
+    result = run_bash(render_script(JOIN), f"join-file={tmp_path}/absent", "dry-run")
+    assert result.returncode == 1
+    assert f"join-file: {tmp_path}/absent does not exist: on this host, paste the whole join block" in result.stderr
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_the_printed_join_block_pasted_on_a_new_host_joins_it_with_the_token_in_no_argv(tmp_path: Path) -> None:
+    """The control plane's block, run as printed: its here-document writes a 0600 file; the join reads it,
+    joins, and removes it; the token is in no argument list of any command (the stubs record each)
+    and not in the log."""
+    from tests.support.cluster import control_plane
+
+    _, installed = control_plane(tmp_path, version="1.36")
+    block = installed.stdout.split("paste this whole block on it", 1)[1].split("\n\n", 2)[1]
+    first, _, join_line = block.rpartition("\n")
+    assert first.startswith("sudo sh -c 'umask 077 && rm -f /root/kubeinit-join && cat >/root/kubeinit-join' <<'JOIN'\n")
+    assert f"\ntoken={TOKEN_GENERATED}\n" in first and TOKEN_GENERATED not in join_line
+    url, flags = join_line.split(" | sudo bash -s ")
+    assert url.startswith("curl -sSL 'http://") and flags == "join-file=/root/kubeinit-join"
+
+    worker = Machine(tmp_path / "worker")
+    worker.write("/usr/local/sbin/sudo", '#!/bin/sh\nexec "$@"\n', mode=0o755)  # root's sudo runs the command
+    worker.write("/root/kubeinit-join", "stale\n", mode=0o644)  # an earlier paste's file: replaced, mode and all
+    assert worker.run(first + "\n").returncode == 0
+    assert worker.path("/root/kubeinit-join").stat().st_mode & 0o777 == 0o600
+    result = worker.run(render_script(JOIN, kubernetes_version="1.36.3"), *flags.split())
+    assert result.returncode == 0, result.stderr
+    assert any(c[:2] == ["kubeadm", "join"] for c in worker.calls())
+    assert not worker.exists("/root/kubeinit-join")
+    assert "removed /root/kubeinit-join: it held the join token" in result.stderr
+    assert not [c for c in worker.calls() if any(TOKEN_GENERATED in word for word in c)]
+    assert TOKEN_GENERATED not in result.stderr
+    assert TOKEN_GENERATED not in (worker.read("/var/log/kubeinit/kubernetes-node-join.log") or "")

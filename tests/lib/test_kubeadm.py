@@ -244,7 +244,7 @@ def test_an_init_output_without_a_join_line_falls_back_to_a_fresh_token(tmp_path
     result = host.run(render_script())
     assert result.returncode == 0, result.stderr
     assert "kubeadm token create --print-join-command --ttl 24h" in host.commands()
-    assert "token=abcdef.0123456789abcdef ca-cert-hash=sha256:" in result.stdout
+    assert "\ntoken=abcdef.0123456789abcdef\nca-cert-hash=sha256:" in result.stdout
 
 
 @pytest.mark.rootfs
