@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__, signing
 from app.http import errors, metrics
@@ -18,6 +18,17 @@ class Kubeinit(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return Front(super().build_middleware_stack(), scripts.SCRIPT_PATHS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # An HTTP request goes straight to app.http.front, as FastAPI.__call__ and Starlette.__call__
+        # send it there with telemetry off (below) and no root_path: one frame where they take two and
+        # a telemetry check, on every cached script. Anything else takes their way.
+        stack = self.middleware_stack
+        if scope["type"] == "http" and stack is not None and not self.root_path:
+            scope["app"] = self
+            await stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 @asynccontextmanager

@@ -62,7 +62,8 @@ atexit.register(_write_pending)
 
 def emit(message: str) -> None:
     global _writer
-    if logger.handlers == [_default] and not logger.filters and not logger.propagate:
+    handlers = logger.handlers
+    if len(handlers) == 1 and handlers[0] is _default and not logger.filters and not logger.propagate:
         # What the default handler would write, without a LogRecord (two thirds of its cost), and
         # in one write for all the requests answered in one turn of the event loop: under load,
         # one system call for many lines instead of one each.

@@ -41,7 +41,7 @@ class Front:
             access_log.record(scope, response.status_code, time.perf_counter() - start, len(response.body), None)
             return
         key = self.cache.key(scope)
-        entry = self.cache.get(key) if key is not None else None
+        entry = self.cache.lru.get(key) if key is not None else None
         if entry is not None:
             scope["route"] = entry.route  # what the request observers label it by, as on the miss
             try:

@@ -8,6 +8,8 @@ Before that, the server must not buffer an endless request head: uvicorn's h11 p
 
 from __future__ import annotations
 
+from itertools import chain
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -37,7 +39,7 @@ def oversized(scope: Scope) -> tuple[int, str, str] | None:
     headers = scope["headers"]
     if len(headers) > MAX_HEADERS:
         return 431, "headers", f"more than {MAX_HEADERS} header fields"
-    if sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
+    if sum(map(len, chain.from_iterable(headers))) > MAX_HEADER_BYTES:
         return 431, "headers", f"are larger than {MAX_HEADER_BYTES} bytes"
     return None
 

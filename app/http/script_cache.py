@@ -84,8 +84,5 @@ class ScriptCache:
         return (scope["method"], scope["path"], scope["query_string"], scope["scheme"], host, accept,
                 forwarded_proto, forwarded_host)
 
-    def get(self, key: tuple[Any, ...]) -> Entry | None:
-        return self.lru.get(key)
-
     def store(self, key: tuple[Any, ...], entry: Entry) -> None:
         self.lru.store(key, entry, entry.size + OVERHEAD)
