@@ -14,9 +14,8 @@ from functools import cache
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, disable_created_metrics, multiprocess
 from prometheus_client.exposition import choose_encoder
-from starlette.types import Scope
 
-from app.http.access_log import REQUEST_OBSERVERS
+from app.http.access_log import REQUEST_OBSERVERS, flush
 from app.rendering import RENDER_OBSERVERS
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -42,11 +41,9 @@ def request_series(route: str, method: str, status: int) -> Histogram:
     return REQUEST_SECONDS.labels(route, method, str(status))
 
 
-def observe_request(scope: Scope, status: int, seconds: float) -> None:
+def observe_request(route: str | None, method: str, status: int, seconds: float) -> None:
     """Count and time one HTTP request under its route template (``/kubernetes-init``), never the raw path."""
-    method = scope["method"]
-    request_series(getattr(scope.get("route"), "path", UNMATCHED), method if method in METHODS else "OTHER",
-                   status).observe(seconds)
+    request_series(route or UNMATCHED, method if method in METHODS else "OTHER", status).observe(seconds)
 
 
 router = APIRouter(tags=["health"])
@@ -54,6 +51,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
+    flush()  # the requests answered in this worker's last quarter second count too
     registry = REGISTRY
     if MULTIPROC_DIR:
         registry = CollectorRegistry()

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from app.http.access_log import FLUSH_SECONDS
+
 from tests.support import dockerfile
 from tests.conftest import free_port
 from tests.support.dockerfile import ROOT
@@ -240,6 +242,9 @@ def test_workers_add_up_in_metrics(image_venv: Path, workdir: Path):
                 time.sleep(0.1)
             for _ in range(40):
                 assert pool.get("/healthz")[0] == 200
+            # A worker counts its requests within app.http.access_log.FLUSH_SECONDS (a scrape it answers
+            # itself, at once): after that, whichever worker answers sees them all.
+            time.sleep(FLUSH_SECONDS + 0.25)
             counts = {pool.metric("kubeinit_http_request_duration_seconds_count", route="/healthz", method="GET", status="200")
                       for _ in range(8)}
             assert counts == {40 + 1}  # every scrape, whichever worker answers it, sums both (+1: start-up poll)

@@ -109,27 +109,75 @@ def test_a_real_server_writes_every_line_whole_to_stderr_and_loses_none_when_sto
     assert len({line["options"] for line in lines[1:-1]}) == 20  # each its own option set
 
 
+class Route:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def scope(path: str) -> dict[str, object]:
+    return {"type": "http", "method": "GET", "path": path, "route": Route(path)}
+
+
+def default_handler(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The logger on its default handler alone (as deployed), writing into the list returned. Called in
+    the test's body: pytest adds its capture handlers to every logger after the fixtures."""
+    writes: list[str] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    access_log.flush()  # what earlier tests left
+    monkeypatch.setattr(access_log._default, "stream", Stream())
+    monkeypatch.setattr(logger, "handlers", [access_log._default])
+    monkeypatch.setattr(logger, "propagate", False)
+    return writes
+
+
 def test_no_line_waits_on_an_event_loop_that_has_gone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lines wait for the end of the loop's turn; if that loop stops first, the next one writes them."""
+    """Requests wait a quarter of a second at most; if their loop stops first, the next one writes them."""
+    written = default_handler(monkeypatch)
 
     class Loop:
         def __init__(self) -> None:
             self.callbacks: list[Callable[[], None]] = []
 
-        def call_soon(self, callback: Callable[[], None]) -> None:
+        def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+            assert delay == access_log.FLUSH_SECONDS == 0.25
             self.callbacks.append(callback)
 
-    stream = io.StringIO()
-    monkeypatch.setattr(access_log._default, "stream", stream)
-    monkeypatch.setattr(logger, "handlers", [access_log._default])
-    monkeypatch.setattr(logger, "propagate", False)
     gone, next_one = Loop(), Loop()
     monkeypatch.setattr(asyncio, "get_running_loop", lambda: gone)
-    access_log.emit("one")
-    access_log.emit("two")
-    assert stream.getvalue() == "" and len(gone.callbacks) == 1  # one write for the turn, never run
+    access_log.record(scope("/one"), 200, 0.001, 10, None)
+    access_log.record(scope("/two"), 200, 0.001, 10, None)
+    assert written == [] and len(gone.callbacks) == 1  # one flush for them, never run
     monkeypatch.setattr(asyncio, "get_running_loop", lambda: next_one)
-    access_log.emit("three")
+    access_log.record(scope("/three"), 404, 0.001, 10, None)
     for callback in next_one.callbacks:
         callback()
-    assert stream.getvalue() == "one\ntwo\nthree\n"
+    assert len(written) == 1  # one write
+    assert [json.loads(text)["path"] for text in written[0].splitlines()] == ["/one", "/two", "/three"]
+
+
+def test_under_load_requests_are_counted_and_logged_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many requests within the quarter second: one write per FLUSH_RECORDS lines, the request observers
+    told of each."""
+    written = default_handler(monkeypatch)
+
+    class Loop:
+        def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+            pass  # the quarter second never ends here
+
+    seen: list[object] = []
+    monkeypatch.setattr(access_log, "REQUEST_OBSERVERS", [lambda route, method, status, seconds: seen.append(route)])
+    monkeypatch.setattr(asyncio, "get_running_loop", lambda: Loop())
+    total = 2 * access_log.FLUSH_RECORDS + 5
+    for number in range(total):
+        access_log.record(scope(f"/{number}"), 200, 0.001, 10, None)
+    assert [text.count("\n") for text in written] == [access_log.FLUSH_RECORDS] * 2
+    assert len(seen) == 2 * access_log.FLUSH_RECORDS
+    access_log.flush()
+    assert [json.loads(text)["path"] for text in "".join(written).splitlines()] == [
+        f"/{n}" for n in range(total)]
+    assert seen == [f"/{n}" for n in range(total)]

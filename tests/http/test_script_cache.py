@@ -126,11 +126,18 @@ def test_a_hit_is_logged_and_counted_as_the_miss_was(client: TestClient, renders
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The request observers (metrics by route) and the access log see a hit as they saw the miss."""
     seen: list[tuple[object, ...]] = []
+    original_line = access_log.line
     monkeypatch.setattr(access_log, "REQUEST_OBSERVERS", [
-        lambda scope, status, seconds: seen.append((getattr(scope.get("route"), "path", None), status))])
-    monkeypatch.setattr(access_log, "emit", lambda line: seen.append((line,)))
+        lambda route, method, status, seconds: seen.append((route, status))])
+    def line(*fields: object) -> str:
+        text = original_line(*fields)
+        seen.append((text,))
+        return text
+
+    monkeypatch.setattr(access_log, "line", line)
     for _ in range(2):
         client.get("/kubernetes-init.sh?kube_proxy_mode=ipvs")
+        access_log.flush()
     assert len(renders) == 1  # the second was a hit
     miss_route, miss_line, hit_route, hit_line = seen[0], seen[1][0], seen[2], seen[3][0]
     assert miss_route == hit_route == ("/kubernetes-init.sh", 200)
