@@ -2,7 +2,8 @@
 
 With several uvicorn workers (``WEB_CONCURRENCY`` > 1) each worker counts for itself; set
 ``PROMETHEUS_MULTIPROC_DIR`` to a directory on a writable file system (made if missing) and ``/metrics``
-adds them all up. Counters from earlier processes stay in it, so totals never go back.
+adds them all up. Counters from earlier processes stay in it, so totals never go back. A worker counts
+its requests every quarter second (app.http.access_log.flush); a scrape flushes the worker answering it.
 """
 
 from __future__ import annotations
