@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__, signing
-from app.http import errors, metrics
+from app.http import access_log, errors, metrics
 from app.http.front import Front
 from app.routes import docs, health, scripts, web
 
@@ -35,6 +35,9 @@ class Kubeinit(FastAPI):
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     signing.announce()  # one line at start: whether scripts are signed
     yield
+    # uvicorn ends a worker stopped by a signal with that signal again, so atexit never runs: the
+    # requests of the last quarter second are counted and logged here.
+    access_log.flush()
 
 
 app = Kubeinit(

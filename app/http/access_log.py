@@ -43,8 +43,8 @@ def install_default_handler() -> None:
 # observers) and logged together: on the default handler, in one write. Per request, or per turn of
 # the event loop (one or two requests at a time), the write and the bookkeeping cost a worker a fifth
 # of its time per cached script (scripts/bench, CPU per request). /metrics flushes first, so a
-# scrape counts every answered request; at exit they are flushed (atexit); a killed process loses at
-# most FLUSH_SECONDS of lines.
+# scrape counts every answered request; at shutdown (app.main's lifespan) and at exit they are
+# flushed; a killed process loses at most FLUSH_SECONDS of lines.
 FLUSH_SECONDS = 0.25
 FLUSH_RECORDS = 512
 # Each a tuple of strings and numbers, which the garbage collector stops tracking: a request's scope,

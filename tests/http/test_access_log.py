@@ -89,8 +89,8 @@ def test_hostile_paths_stay_one_escaped_line(log: Lines) -> None:
 
 
 def test_a_real_server_writes_every_line_whole_to_stderr_and_loses_none_when_stopped() -> None:
-    """The default handler writes the lines of one turn of the event loop together: pipelined
-    requests (answered in one turn) still give one whole line each, and a stop flushes the rest."""
+    """The default handler writes the lines of many requests together: pipelined requests still give
+    one whole line each, and a stop (SIGTERM, at once: before the quarter second is out) flushes the rest."""
     proc, url = start_uvicorn(args=("--log-level", "warning", "--no-access-log"))
     port = port_of(url)
     requests = b"".join(f"GET /kubernetes-init?weave_mtu={1400 + i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()

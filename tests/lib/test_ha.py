@@ -81,7 +81,7 @@ def test_the_first_init_runs_kube_vip_with_super_admin_conf_then_admin_conf(tmp_
     assert 'controlPlaneEndpoint: "10.0.0.100:6443"' in host.read("/etc/kubeinit/kubeadm.yaml")
     init = next(c for c in host.commands() if c.startswith("kubeadm init"))
     assert "--upload-certs" in init and "--skip-certificate-key-print" in init
-    assert "control-plane certificate-key=" in result.stdout and "ha_vip=10.0.0.100" in result.stdout
+    assert "\ncontrol-plane\ncertificate-key=" in result.stdout and "ha_vip=10.0.0.100" in result.stdout
 
 
 @pytest.mark.rootfs
@@ -105,7 +105,7 @@ def test_a_rerun_prints_a_fresh_certificate_key_from_upload_certs(tmp_path: Path
     again = host.run(render_script(kubernetes_version="1.36", control_plane_endpoint="lb.example.com"))
     assert again.returncode == 0, again.stderr
     assert "kubeadm init phase upload-certs --upload-certs" in host.commands()
-    assert f"control-plane certificate-key={UPLOADED_KEY}" in again.stdout
+    assert f"\ncontrol-plane\ncertificate-key={UPLOADED_KEY}\n" in again.stdout
     assert "The certificate key expires in 2 hours" in again.stdout
 
 
