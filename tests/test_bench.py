@@ -1,6 +1,6 @@
 """The benchmark command runs end to end with tiny settings (its figures are not judged here).
 
-The full run is for an idle machine: scripts/bench (about 7 minutes on 2 cores)."""
+The full run is for an idle machine: scripts/bench (about 12 minutes on 2 cores)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ def test_readme_says_what_the_project_is_then_gives_the_two_commands():
     assert not re.findall(r"^    \S", intro, re.M)  # no command before the project is explained
     commands = re.findall(r"^    (\S.*)$", first_section, re.M)
     assert commands[:2] == ["scripts/serve", "scripts/test"]
-    for promise in ("foreground", "another\nterminal", "16 minutes on 2 cores", "/var/cache/kubeinit-tests",
+    for promise in ("foreground", "another\nterminal", "20 minutes on 2 cores", "/var/cache/kubeinit-tests",
                     "PyPI", "/docs", "PEP 668", "/usr/bin/python3"):
         assert promise.replace("\n", " ") in first_section.replace("\n", " "), promise
 
