@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import render_script, run_bash
+from tests.support import render_script, run_bash, with_body
 from tests.support.cluster import control_plane, in_order, since
 from tests.support.rootfs import CLUSTER, DEFAULT_BEHAVIOUR
 
@@ -16,8 +16,7 @@ pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="
 
 
 def report(host):
-    script = render_script().rsplit("{ main", 1)[0]
-    return host.run(script + "certs_report\n")
+    return host.run(with_body(render_script(), "certs_report"))
 
 
 @pytest.mark.parametrize(("residual", "warned", "line"), [

@@ -12,15 +12,15 @@ import pytest
 import yaml
 
 from app.params import KUBERNETES_MINORS, OptionError, parse_pairs
-from tests.support import render_script, run_bash
+from tests.support import render_script, run_bash, with_body
 from tests.support.cluster import JOIN, control_plane, join_flags
 from tests.support.rootfs import DEFAULT_BEHAVIOUR, UPLOADED_KEY, Machine
 
 
 
 def kube_vip(kubeconfig: str = "/etc/kubernetes/admin.conf", **query: str) -> dict:
-    script = render_script(**{"ha_vip": "10.0.0.100", **query}).rsplit("{ main", 1)[0]
-    result = run_bash(script + f'args_parse "$@"\nha_vip_manifest {kubeconfig} eth1\n')
+    script = with_body(render_script(**{"ha_vip": "10.0.0.100", **query}), f'args_parse "$@"\nha_vip_manifest {kubeconfig} eth1')
+    result = run_bash(script)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import render_script, run_bash
+from tests.support import render_script, run_bash, with_body
 from tests.support.cluster import JOIN, add_nodes, join_flags
 from tests.support.rootfs import CA_HASH, TOKEN_GENERATED, UPLOADED_KEY, Machine
 
@@ -24,8 +24,8 @@ JOIN_CONTROL_PLANE = {"localAPIEndpoint", "certificateKey"}
 
 
 def join_config(*flags: str, **query: str) -> dict:
-    script = render_script(JOIN, **query).rsplit("{ main", 1)[0]
-    result = run_bash(script + 'args_parse "$@"\njoin_check\njoin_config 192.0.2.20\n', *flags)
+    script = with_body(render_script(JOIN, **query), 'args_parse "$@"\njoin_check\njoin_config 192.0.2.20')
+    result = run_bash(script, *flags)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 

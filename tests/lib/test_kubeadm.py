@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import render_script, run_bash
+from tests.support import render_script, run_bash, with_body
 from tests.support.cluster import control_plane
 from tests.support.rootfs import CLUSTER, TOKEN_GENERATED
 
@@ -55,8 +55,7 @@ SCHEMA: dict[tuple[str, str], dict[str, Any]] = {
 def kubeadm_config(*flags: str, **query: str) -> list[dict[str, Any]]:
     """What kubeadm_config prints in the rendered script, for these options (no root, no host change)."""
     script = render_script(**query)
-    functions = script.rsplit("{ main", 1)[0]  # everything but the last line, which would run main
-    result = run_bash(functions + 'args_parse "$@"\nkubeadm_config 192.0.2.10 v1.37.3\n', *flags)
+    result = run_bash(with_body(script, 'args_parse "$@"\nkubeadm_config 192.0.2.10 v1.37.3'), *flags)
     assert result.returncode == 0, result.stderr
     return list(yaml.safe_load_all(result.stdout))
 

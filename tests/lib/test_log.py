@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import render_script, run_bash
+from tests.support import render_script, run_bash, with_body
 from tests.support.rootfs import DEFAULT_BEHAVIOUR, TOKEN_GENERATED, Machine
 
 
@@ -100,7 +100,7 @@ def test_dry_run_help_and_preflight_write_no_log(tmp_path: Path, words: tuple[st
 
 def redact(line: str) -> str:
     script = render_script()
-    script = script[:script.rindex("{ main")] + 'log_redact "$LINE"; printf "%s\\n" "$log_redacted"\n'
+    script = with_body(script, 'log_redact "$LINE"; printf "%s\\n" "$log_redacted"')
     result = run_bash(script, env={"LINE": line})
     assert result.returncode == 0, result.stderr
     return result.stdout.rstrip("\n")

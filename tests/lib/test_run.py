@@ -15,7 +15,7 @@ import re
 import pytest
 
 from tests.scripts.test_variants import QUERIES, QUERY_IDS, TEMPLATES
-from tests.support import render_script, run_bash
+from tests.support import render_script, run_bash, with_body
 from tests.support.bash_scan import Script, scan
 
 
@@ -45,7 +45,7 @@ def test_the_check_sees_pipes_across_lines_and_process_substitutions() -> None:
 def file_write_script(body: str) -> str:
     """The installer's functions (main not called), then body."""
     script = render_script()
-    return script[:script.rindex("{ main")] + "DRY_RUN=0\n" + body
+    return with_body(script, "DRY_RUN=0\n" + body)
 
 
 def test_capture_then_write_keeps_the_old_file_when_the_producer_fails(tmp_path) -> None:

@@ -9,6 +9,7 @@ import subprocess
 from fastapi.testclient import TestClient
 
 from app.main import app
+from tests.support import MAIN_CALL
 
 client = TestClient(app)
 
@@ -21,7 +22,7 @@ def test_the_builder_is_served_with_the_options_baked_in_and_a_checksum_twin() -
     assert body.startswith("#!/usr/bin/env bash\n# shellcheck disable=SC2034")
     assert "\nKUBERNETES_VERSION=1.36.2\n" in body and "\nHTTP_PROXY=http://proxy.example.com:3128\n" in body
     assert "\nNODELOCALDNS_IMAGE=registry.k8s.io/dns/k8s-dns-node-cache:" in body  # the images it copies
-    assert body.rstrip().endswith('{ main "$@"; }')
+    assert body.endswith(MAIN_CALL)
     checksum = client.get("/kubernetes-airgap-bundle.sha256", params=query).text
     assert checksum == hashlib.sha256(response.content).hexdigest() + "  kubernetes-airgap-bundle.sh\n"
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import app
-from tests.support import run_bash
+from tests.support import MAIN_CALL, run_bash
 
 TOKEN = "abcdef.0123456789abcdef"
 
@@ -24,7 +24,7 @@ def test_serves_the_join_script_with_the_query_baked_in(client: TestClient) -> N
     assert body.startswith("#!/usr/bin/env bash\n# kubernetes-node-join, rendered by kubeinit")
     assert "KUBERNETES_VERSION=1.36.2\n" in body and "POD_CIDR=10.244.0.0/16\n" in body
     assert "KUBEINIT_QUERY='kubernetes_version=1.36.2&pod_cidr=10.244.0.0/16'" in body
-    assert body.rstrip().endswith('{ main "$@"; }')
+    assert body.endswith(MAIN_CALL)
     assert client.get("/kubernetes-node-join.sh?pod-cidr=10.244.0.0/16&kubernetes_version=1.36.2").text == body
     assert client.head("/kubernetes-node-join").status_code == 200
 

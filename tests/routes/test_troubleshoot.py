@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from app.main import app
+from tests.support import MAIN_CALL
 
 client = TestClient(app)
 
@@ -17,7 +18,7 @@ def test_serves_the_troubleshoot_script_with_the_query_baked_in() -> None:
     assert body.startswith("#!/usr/bin/env bash\n")
     assert "\n# kubernetes-troubleshoot, rendered by kubeinit" in body
     assert "\nCLUSTER_DOMAIN=corp.example\n" in body and "\nNODELOCAL_ADDRESS=169.254.25.10\n" in body
-    assert body.endswith('{ main "$@"; }\n')
+    assert body.endswith(MAIN_CALL)
 
 
 def test_head_and_the_sh_alias_serve_the_same_script() -> None:

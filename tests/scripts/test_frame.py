@@ -11,7 +11,7 @@ import pytest
 
 from app.params import OptionError, describe, flag, parse_pairs, text
 from app.rendering import TEMPLATES, render_error
-from tests.support import render_script, run_bash
+from tests.support import MAIN_CALL, render_script, run_bash
 
 # Every served script (an entry template: no leading underscore), so new scripts are checked too.
 ENTRY_TEMPLATES = sorted(f"scripts/{p.name}" for p in (TEMPLATES / "scripts").glob("*.sh.j2") if p.name != "error.sh.j2")
@@ -71,7 +71,7 @@ def test_the_error_script_passes_shellcheck():
 def test_the_script_is_functions_only_ending_in_main():
     body = render_script()
     assert body.startswith("#!/usr/bin/env bash\n")
-    assert body.endswith('{ main "$@"; }\n')
+    assert body.endswith(MAIN_CALL)
     assert "\nset -euo pipefail\n" in body
 
 

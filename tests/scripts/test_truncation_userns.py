@@ -3,10 +3,15 @@ its last lines, changes nothing on the host, while the whole script does reach m
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 
 import pytest
 
+from app.routes.scripts import SCRIPTS
 from tests.support.sandbox import Sandbox
 from tests.support import render_script
 
@@ -26,7 +31,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def cut_offsets(script: bytes) -> list[int]:
-    """Every 1 KiB, and every byte of the last 200 (the closing `{ main "$@"; }` line and before).
+    """Every 1 KiB, and every byte of the last 200 (the call to main, the closing brace and before).
 
     Only the final newline may go missing: the last line is then whole, and runs.
     """
@@ -48,4 +53,43 @@ def test_a_truncated_script_changes_nothing(sandbox: Sandbox, variant: str, args
         run = sandbox.run(script[:offset], *args, userns_root=True)
         if sandbox.calls() or run.stdout or MAIN_REACHED in run.stderr:
             ran.append(f"cut at {offset}: calls={sandbox.calls()} stdout={run.stdout[:200]!r} stderr={run.stderr[-300:]!r}")
+    assert ran == []
+
+
+
+@pytest.fixture(scope="module")
+def commands() -> set[str]:
+    """Every name bash would run here: builtins, keywords and commands on PATH."""
+    return set(subprocess.run(["bash", "-c", "compgen -c"], capture_output=True, text=True, check=True).stdout.split())
+
+
+def word_cuts(script: str, commands: set[str]) -> set[int]:
+    """Offsets that cut an unindented line at its start, after its first letter, or where its first
+    word cut short names a command: where a cut of the old layout ran something (`w` of
+    "weave_iptables() {", and the same way `halt`, `reset`, `install`, `su` of other lines)."""
+    cuts = set()
+    for match in re.finditer(r"(?m)^[A-Za-z_][A-Za-z0-9_-]*", script):
+        word = match.group()
+        cuts |= {match.start(), match.start() + 1}
+        cuts |= {match.start() + i for i in range(2, len(word) + 1) if word[:i] in commands}
+    return cuts
+
+
+@pytest.mark.parametrize("path", [script.path for script in SCRIPTS])
+def test_past_the_sh_guard_any_cut_is_a_syntax_error_so_bash_runs_none_of_it(path: str, commands: set[str]) -> None:
+    # The sandbox test above cuts every 1 KiB; this one cuts every unindented line where a cut
+    # could run something, and asks bash itself (bash -n): the brace group the header opens is unclosed.
+    script = render_script(f"scripts{path}.sh.j2")
+    start = script.index("\n{\n") + 1  # the guard before it is whole: it runs, and only stops sh
+    before = [line for line in script[:start].splitlines() if line and not line.startswith("#")]
+    assert before[-1] == "fi", "the sh guard no longer comes just before the brace group"
+    offsets = sorted(o for o in word_cuts(script, commands) if start < o < len(script) - 1)
+    assert len(offsets) > 200
+
+    def parses(offset: int) -> bool:
+        return subprocess.run(["bash", "-n"], input=script[:offset], capture_output=True, text=True).returncode == 0
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        ran = [f"cut at {o}: {script[max(0, o - 60):o]!r} parses, so bash would run it"
+               for o, ok in zip(offsets, pool.map(parses, offsets)) if ok]
     assert ran == []

@@ -12,11 +12,19 @@ from app.params import parse_pairs
 from app.rendering import render
 
 BASE_URL = "http://kubeinit.test:8000"
+# Every script's last lines: the call to main, and the end of the brace group lib/header opens.
+MAIN_CALL = 'main "$@"\n}\n'
 
 
 def render_script(template: str = "scripts/kubernetes-init.sh.j2", /, **options: str) -> str:
     """The script the service serves for these query options (names in either spelling)."""
     return render(template, parse_pairs(options.items()), BASE_URL).body.decode()
+
+
+def with_body(script: str, body: str) -> str:
+    """The script's defaults and functions, then ``body`` where main would run (main is not called)."""
+    assert script.endswith(MAIN_CALL), "the script no longer ends with its main call"
+    return script[: -len(MAIN_CALL)] + body + "\n}\n"
 
 
 @dataclass

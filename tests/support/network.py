@@ -7,24 +7,15 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import Run, render_script, run_bash
+from tests.support import Run, render_script, run_bash, with_body
 
 REPO = Path(__file__).resolve().parents[2]
 # ../shared beside the repository (CI); a git worktree one level deeper finds its repository's.
 REFERENCE = next((d / "shared" / "reference" for d in REPO.parents if (d / "shared" / "reference").is_dir()),
                  REPO.parent / "shared" / "reference")
-LAST_LINE = '{ main "$@"; }\n'
-
-
-def without_main(script: str) -> str:
-    """The script's functions and defaults, without the call to main (to call one function)."""
-    assert script.endswith(LAST_LINE), "the script no longer ends with its main call"
-    return script[: -len(LAST_LINE)]
-
-
 def call(script: str, *words: str, env: dict[str, str] | None = None) -> Run:
     """Run `words` (a function and its arguments) inside the script, defaults set, main not run."""
-    return run_bash(without_main(script) + '"$@"\n', *words, env=env)
+    return run_bash(with_body(script, '"$@"'), *words, env=env)
 
 
 def no_cluster(tmp: Path) -> dict[str, str]:
@@ -76,7 +67,7 @@ def netns_call(script: str, *words: str, setup: str = "", env: dict[str, str] | 
     e.g. `iptables-restore < FILE`, `nft -f FILE`, `ip link add ...`: the real tools, isolated."""
     import subprocess
 
-    body = without_main(script) + '"$@"\n'
+    body = with_body(script, '"$@"')
     inner = "set -e\nip link set lo up\n" + setup + '\nexec bash -s "$@"\n'
     full_env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "HOME": "/tmp", "NO_COLOR": "1", **(env or {})}
     proc = subprocess.run(["unshare", "--net", "bash", "-c", inner, "bash", *words], input=body, capture_output=True,

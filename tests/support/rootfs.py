@@ -50,8 +50,8 @@ snippet)`` gives one stub another behaviour between runs (an outage that a re-ru
 ``dpkg -i`` and ``rpm -U`` record the real package files they are given (read with the real
 ``dpkg-deb`` and ``rpm -qp``); ``ctr`` imports real OCI archives into a list of image names.
 
-A script piped to bash shares its stdin with the commands it runs: like the installers (whose
-last line is ``{ main "$@"; }``), a test script must be read whole before a stub reads stdin.
+A script piped to bash shares its stdin with the commands it runs: like the installers (one brace
+group, read whole), a test script must be read whole before a stub reads stdin.
 """
 
 from __future__ import annotations
