@@ -81,6 +81,7 @@ def _choice(values: Iterable[str]) -> str:
 
 BOOL = Spec("bool", "BOOL")
 IPV4 = Spec("ipv4", "IPV4", IPV4_RE)
+OPTIONAL_IPV4 = Spec("ipv4", "IPV4", IPV4_RE, optional=True)
 CIDR = Spec("cidr", "CIDR", CIDR_RE)
 DOMAIN = Spec("domain", "DOMAIN", DOMAIN_RE)
 VERSION = Spec(
@@ -225,7 +226,7 @@ class Options(BaseModel):
         "that the host's uplink carries it plus Weave's encapsulation.",
         group="Pod network and encryption", label="Weave Net MTU", advanced=True,
     )
-    private_address: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address.",
+    private_address: Annotated[str | None, OPTIONAL_IPV4] = _opt(None, "Address the API server advertises to the cluster; empty takes the host's default route address.",
         group="Addresses and HA", label="Advertise address",
     )
     public_address: Annotated[str | None, Spec("host", "HOST", optional=True)] = _opt(None, "Extra IP address or DNS name added to the API server certificate, e.g. a public IP.",
@@ -236,7 +237,7 @@ class Options(BaseModel):
         "install: kubeadm cannot add it to a running cluster.",
         group="Addresses and HA", label="Control-plane endpoint", advanced=True,
     )
-    ha_vip: Annotated[str | None, Spec("ipv4", "IPV4", IPV4_RE, optional=True)] = _opt(None, "Virtual IPv4 address for the API servers when there is no load balancer: kube-vip runs as a static "
+    ha_vip: Annotated[str | None, OPTIONAL_IPV4] = _opt(None, "Virtual IPv4 address for the API servers when there is no load balancer: kube-vip runs as a static "
         "pod on each control-plane host (ARP mode) and the address becomes the control-plane endpoint.",
         group="Addresses and HA", label="Virtual IP for the API servers", advanced=True,
     )
