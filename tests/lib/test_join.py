@@ -193,15 +193,20 @@ def test_the_printed_join_block_pasted_on_a_new_host_joins_it_with_the_token_in_
 def test_a_failed_join_keeps_the_join_file_so_the_same_command_runs_again(tmp_path: Path) -> None:
     """kubeadm join failing as kubeadm does (its message, exit 1): the file stays and the same command,
     run again, joins and removes it; a third run says the host has joined and what to give instead."""
-    # kubeadm's own words when the token is unknown to the API server (cmd/kubeadm/app/discovery/token)
-    failing = ('[ "$1" != join ] || { echo "error execution phase preflight: couldn\'t validate the identity of '
+    # kubeadm's whole output, exit 1, when the API server does not know the token: the message is
+    # cmd/kubeadm/app/discovery/token/token.go's, wrapped by the phase runner ("error execution phase
+    # preflight:"), then kubeadm's stack-trace hint; recorded in users' reports of an expired token.
+    failing = ('[ "$1" != join ] || { echo "[preflight] Running pre-flight checks"; '
+               'echo "error execution phase preflight: couldn\'t validate the identity of '
                'the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID '
-               '\\"abcdef\\"" >&2; exit 1; }\n' + _default_kubeadm())
+               '\\"abcdef\\"" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; '
+               'exit 1; }\n' + _default_kubeadm())
     host = Machine(tmp_path, behaviour={"kubeadm": failing})
     host.write("/root/kubeinit-join", "\n".join(join_flags()) + "\n", mode=0o600)
     script = render_script(JOIN, kubernetes_version="1.36.3")
     first = host.run(script, "join-file=/root/kubeinit-join")
     assert first.returncode != 0 and "kubeadm join failed" in first.stderr
+    assert "could not find a JWS signature" in first.stderr  # kubeadm's own reason reaches the user
     assert host.exists("/root/kubeinit-join")
     host.behave("kubeadm")  # the token is valid again (a fresh one, say)
     again = host.run(script, "join-file=/root/kubeinit-join")
