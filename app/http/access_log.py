@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 from starlette.types import Scope
 
@@ -39,6 +40,33 @@ def install_default_handler() -> None:
         logger.propagate = False
 
 
+class Answer(NamedTuple):
+    """What the log and the metrics say of an answered request, bar its time: one object for every
+    request answered alike (``answer``), so that a cached script carries its own (app.http.script_cache)
+    and a request's record is this, its duration and its time."""
+
+    route: str | None  # the path template of the route that answered; None: no route
+    method: str
+    status: int
+    head: str  # the log line's fields before the duration, JSON-encoded
+    tail: str  # and after it
+
+
+@lru_cache(maxsize=1024)
+def answer(method: str, path: str, route: str | None, status: int, size: int, options: str | None) -> Answer:
+    """``options``: the hash of the options a script was rendered with. Only method and path come from
+    the client: both are cut short and escaped."""
+    return Answer(route, method, status,
+                  f'"method": {json.dumps(method[:16])}, "path": {json.dumps(path[:MAX_PATH_CHARS])}, "status": {status}',
+                  f'"bytes": {size}, "options": {json.dumps(options)}')
+
+
+def answer_of(scope: Scope, status: int, size: int, options: str | None) -> Answer:
+    return answer(scope["method"], scope["path"], getattr(scope.get("route"), "path", None), status, size, options)
+
+
+Record = tuple[Answer, float, float]  # the answer, its duration and its time (seconds since the epoch)
+
 # Requests wait up to FLUSH_SECONDS, or until FLUSH_RECORDS wait, then are counted (the request
 # observers) and logged together: on the default handler, in one write. Per request, or per turn of
 # the event loop (one or two requests at a time), the write and the bookkeeping cost a worker a fifth
@@ -47,9 +75,8 @@ def install_default_handler() -> None:
 # flushed; a killed process loses at most FLUSH_SECONDS of lines.
 FLUSH_SECONDS = 0.25
 FLUSH_RECORDS = 512
-# Each a tuple of strings and numbers, which the garbage collector stops tracking: a request's scope,
-# kept until the flush, would be walked by every collection meanwhile.
-_records: list[tuple[str, str, str | None, int, float, int, str | None, float]] = []
+# Records, not scopes: a request's scope, kept until the flush, would be walked by every collection meanwhile.
+_records: list[Record] = []
 _flusher: asyncio.AbstractEventLoop | None = None  # the loop that is to flush them
 
 
@@ -65,23 +92,21 @@ def options_hash(options: Options | None) -> str | None:
     return hashlib.sha256(canonical_query(options).encode()).hexdigest()[:16] if options is not None else None
 
 
-# Called by flush() for every answered HTTP request with (route, method, status, seconds), route being
-# the path template of the route that answered (None: no route): app.http.metrics adds one, so a
-# request is timed and its status read once, for the log and the metrics alike.
-REQUEST_OBSERVERS: list[Callable[[str | None, str, int, float], None]] = []
+# Called by flush() with the records of the requests answered since the last: app.http.metrics adds
+# one, so a request is timed and its status read once, for the log and the metrics alike.
+REQUEST_OBSERVERS: list[Callable[[list[Record]], None]] = []
 
 
-def record(scope: Scope, status: int, seconds: float, size: int, options: str | None) -> None:
-    """An answered request (``options``: the hash of its options), for the request observers and the
-    log. With the default handler it waits for flush(), with the others of up to FLUSH_SECONDS."""
+def record(answered: Answer, seconds: float) -> None:
+    """A request answered in ``seconds``, for the request observers and the log: flush() takes it
+    within FLUSH_SECONDS."""
     global _flusher
-    _records.append((scope["method"], scope["path"], getattr(scope.get("route"), "path", None), status, seconds,
-                     size, options, time.time()))
+    _records.append((answered, seconds, time.time()))
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # no event loop: now
         loop = None
-    if loop is None or len(_records) >= FLUSH_RECORDS or not _batched():
+    if loop is None or len(_records) >= FLUSH_RECORDS:
         flush()
     elif loop is not _flusher:  # also when the loop that was to flush them has gone
         _flusher = loop
@@ -97,13 +122,11 @@ def flush() -> None:
         return
     records = _records[:]
     _records.clear()
-    for method, _, route, status, seconds, *_ in records:
-        for observe in REQUEST_OBSERVERS:
-            observe(route, method, status, seconds)
+    for observe in REQUEST_OBSERVERS:
+        observe(records)
     if not logger.isEnabledFor(logging.INFO):
         return
-    lines = [line(method, path, status, seconds, size, options, epoch)
-             for method, path, _, status, seconds, size, options, epoch in records]
+    lines = [line(*row) for row in records]
     if not _batched():
         for text in lines:
             logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, text, None, None))
@@ -118,11 +141,10 @@ def flush() -> None:
 atexit.register(flush)
 
 
-def line(method: str, path: str, status: int, seconds: float, size: int, options: str | None, epoch: float) -> str:
-    """The JSON log line of a request answered at ``epoch``; only method and path come from the
-    client, and both are escaped."""
-    return (f'{{"time": "{_stamp(int(epoch * 1000))}", {_request(method, path, status)}, '
-            f'"duration_ms": {seconds * 1000:.3f}, "bytes": {size}, "options": {_json(options)}}}')
+def line(answered: Answer, seconds: float, epoch: float) -> str:
+    """The JSON log line of a request answered at ``epoch``."""
+    return (f'{{"time": "{_stamp(int(epoch * 1000))}", {answered.head}, "duration_ms": {seconds * 1000:.3f}, '
+            f'{answered.tail}}}')
 
 
 @lru_cache(maxsize=1)
@@ -134,15 +156,3 @@ def _stamp(epoch_ms: int) -> str:
 @lru_cache(maxsize=2)
 def _second(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-@lru_cache(maxsize=1024)
-def _request(method: str, path: str, status: int) -> str:
-    """The fields of a request that recurs, JSON-encoded once."""
-    return f'"method": {json.dumps(method[:16])}, "path": {json.dumps(path[:MAX_PATH_CHARS])}, "status": {status}'
-
-
-@lru_cache(maxsize=1024)
-def _json(value: str | None) -> str:
-    """JSON of a string that recurs (options hashes): encoded once."""
-    return json.dumps(value)

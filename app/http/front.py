@@ -38,7 +38,8 @@ class Front:
         if problem is not None:
             response = limit_response(scope, problem)
             await response(scope, receive, send)
-            access_log.record(scope, response.status_code, time.perf_counter() - start, len(response.body), None)
+            access_log.record(access_log.answer_of(scope, response.status_code, len(response.body), None),
+                              time.perf_counter() - start)
             return
         key = self.cache.key(scope)
         entry = self.cache.lru.get(key) if key is not None else None
@@ -48,7 +49,7 @@ class Front:
                 await send(entry.start)
                 await send(entry.body)
             finally:
-                access_log.record(scope, 200, time.perf_counter() - start, entry.size, entry.options)
+                access_log.record(entry.answer, time.perf_counter() - start)
             return
         await self.forward(scope, receive, send, start, key)
 
@@ -77,7 +78,8 @@ class Front:
             await self.app(scope, receive, send_watched)
         finally:
             options = access_log.options_hash(scope.get("state", {}).get("options"))
-            access_log.record(scope, status, time.perf_counter() - start, size, options)
+            answered = access_log.answer_of(scope, status, size, options)
+            access_log.record(answered, time.perf_counter() - start)
         if chunks is not None and status == 200 and complete:
             body = {"type": "http.response.body", "body": b"".join(chunks)}
-            self.cache.store(key, Entry(head, body, size, scope.get("route"), options))
+            self.cache.store(key, Entry(head, body, size, scope.get("route"), answered))

@@ -19,12 +19,11 @@ from typing import Any
 
 from starlette.types import Message, Scope
 
+from app.http.access_log import Answer
 from app.lru import LRU
 from app.settings import get_settings
 from app.http.urls import peer_trusted
 
-# The headers base_url() and the response depend on; the first of each counts, as in Starlette.
-KEY_HEADERS = frozenset((b"host", b"accept", b"x-forwarded-proto", b"x-forwarded-host"))
 BYPASS_HEADERS = frozenset((b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since",
                             b"range", b"if-range", b"cache-control"))
 OVERHEAD = 512  # bytes an entry takes besides its body (key, headers), roughly
@@ -36,7 +35,7 @@ class Entry:
     body: Message  # http.response.body, the whole body at once
     size: int  # body bytes
     route: Any  # the route that answered, for whatever counts requests by route
-    options: str | None  # the options hash the access log writes
+    answer: Answer  # what the access log and the metrics say of it, as of the miss
 
 
 class ScriptCache:
@@ -64,25 +63,16 @@ class ScriptCache:
         key holds the method, so other methods always miss."""
         if scope["path"] not in self.paths or not self.lru.max_entries:
             return None
-        host = accept = forwarded_proto = forwarded_host = None
-        for name, value in scope["headers"]:
-            if name in KEY_HEADERS:
-                if name == b"host":
-                    host = host or value
-                elif name == b"accept":
-                    accept = accept or value
-                elif name == b"x-forwarded-proto":
-                    forwarded_proto = forwarded_proto or value
-                else:
-                    forwarded_host = forwarded_host or value
-            elif name in BYPASS_HEADERS:
-                return None
+        fields = dict(reversed(scope["headers"]))  # the first of each name counts, as in Starlette
+        if not BYPASS_HEADERS.isdisjoint(fields):
+            return None
+        forwarded_proto, forwarded_host = fields.get(b"x-forwarded-proto"), fields.get(b"x-forwarded-host")
         if forwarded_proto or forwarded_host:
             client = scope.get("client")
             if not self.trusted(client[0] if client else None):
                 forwarded_proto = forwarded_host = None
-        return (scope["method"], scope["path"], scope["query_string"], scope["scheme"], host, accept,
-                forwarded_proto, forwarded_host)
+        return (scope["method"], scope["path"], scope["query_string"], scope["scheme"], fields.get(b"host"),
+                fields.get(b"accept"), forwarded_proto, forwarded_host)
 
     def store(self, key: tuple[Any, ...], entry: Entry) -> None:
         self.lru.store(key, entry, entry.size + OVERHEAD)
