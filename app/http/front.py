@@ -44,7 +44,6 @@ class Front:
         key = self.cache.key(scope)
         entry = self.cache.lru.get(key) if key is not None else None
         if entry is not None:
-            scope["route"] = entry.route  # what the request observers label it by, as on the miss
             try:
                 await send(entry.start)
                 await send(entry.body)
@@ -82,4 +81,4 @@ class Front:
             access_log.record(answered, time.perf_counter() - start)
         if chunks is not None and status == 200 and complete:
             body = {"type": "http.response.body", "body": b"".join(chunks)}
-            self.cache.store(key, Entry(head, body, size, scope.get("route"), answered))
+            self.cache.store(key, Entry(head, body, size, answered))

@@ -34,8 +34,7 @@ class Entry:
     start: Message  # http.response.start, as the app sent it
     body: Message  # http.response.body, the whole body at once
     size: int  # body bytes
-    route: Any  # the route that answered, for whatever counts requests by route
-    answer: Answer  # what the access log and the metrics say of it, as of the miss
+    answer: Answer  # what the access log and the metrics say of it (its route among them), as of the miss
 
 
 class ScriptCache:
