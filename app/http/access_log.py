@@ -41,9 +41,9 @@ def install_default_handler() -> None:
 
 
 class Answer(NamedTuple):
-    """What the log and the metrics say of an answered request, bar its time: one object for every
-    request answered alike (``answer``), so that a cached script carries its own (app.http.script_cache)
-    and a request's record is this, its duration and its time."""
+    """What the log and the metrics say of an answered request, bar its time: equal for every request
+    answered alike, and made once while ``answer`` keeps it, so that a cached script carries its own
+    (app.http.script_cache) and a request's record is this, its duration and its time."""
 
     route: str | None  # the path template of the route that answered; None: no route
     method: str
@@ -115,24 +115,31 @@ def record(answered: Answer, seconds: float) -> None:
 
 def flush() -> None:
     """Count and log the waiting requests: with the default handler in one write, without a
-    LogRecord each (two thirds of its cost)."""
+    LogRecord each (two thirds of its cost). Called on the event loop's thread only (and at exit)."""
     global _flusher
     _flusher = None
     if not _records:
         return
     records = _records[:]
     _records.clear()
-    for observe in REQUEST_OBSERVERS:
-        observe(records)
+    try:
+        for observe in REQUEST_OBSERVERS:
+            observe(records)
+    finally:  # a failing observer does not lose the lines
+        _log(records)
+
+
+def _log(records: list[Record]) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
-    lines = [line(*row) for row in records]
-    if not _batched():
-        for text in lines:
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, text, None, None))
+    if not _batched():  # another handler: a LogRecord each, of the request's time
+        for row in records:
+            entry = logger.makeRecord(logger.name, logging.INFO, __file__, 0, line(*row), None, None)
+            entry.created, entry.msecs = row[2], row[2] % 1 * 1000
+            logger.handle(entry)
         return
     try:
-        _default.stream.write("\n".join(lines) + "\n")
+        _default.stream.write("\n".join([line(*row) for row in records]) + "\n")
         _default.stream.flush()
     except (OSError, ValueError):  # a closed stderr must not fail requests; logging's handlers ignore it too
         pass

@@ -3,7 +3,7 @@ rendering (app.http.front asks here before anything else runs).
 
 A served script depends only on its path, its query string and the service's base URL, which
 comes from the request's scheme and Host header, or from X-Forwarded-Proto/-Host when the peer
-is a trusted proxy (app/urls.py). Those form the key, with the method and Accept header. Only
+is a trusted proxy (app/http/urls.py). Those form the key, with the method and Accept header. Only
 complete 200 answers are kept, in an LRU bounded in entries (``render_cache_size``; 0 disables
 it, as it disables the render cache) and in bytes (``script_cache_bytes``, as the render cache).
 A kept body is the very bytes object the render cache holds, not a copy. Conditional and range
@@ -65,7 +65,9 @@ class ScriptCache:
         fields = dict(reversed(scope["headers"]))  # the first of each name counts, as in Starlette
         if not BYPASS_HEADERS.isdisjoint(fields):
             return None
-        forwarded_proto, forwarded_host = fields.get(b"x-forwarded-proto"), fields.get(b"x-forwarded-host")
+        # as app.http.urls.base_url, an empty value counts as none
+        forwarded_proto = fields.get(b"x-forwarded-proto") or None
+        forwarded_host = fields.get(b"x-forwarded-host") or None
         if forwarded_proto or forwarded_host:
             client = scope.get("client")
             if not self.trusted(client[0] if client else None):

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -37,6 +38,7 @@ class Lines(logging.Handler):
 
 @pytest.fixture
 def log() -> Iterator[Lines]:
+    access_log.flush()  # what earlier tests left
     handler = Lines()
     logger.addHandler(handler)
     try:
@@ -183,3 +185,23 @@ def test_under_load_requests_are_counted_and_logged_in_batches(monkeypatch: pyte
     assert [json.loads(text)["path"] for text in "".join(written).splitlines()] == [
         f"/{n}" for n in range(total)]
     assert seen == [f"/{n}" for n in range(total)]
+
+
+def test_another_handler_gets_each_line_within_the_quarter_second_with_the_request_time(log: Lines) -> None:
+    """With a handler of the deployment's, lines are LogRecords, one each, flushed by the event loop
+    without a request or a scrape to push them, and dated when the request was answered."""
+    created: list[float] = []
+    log.addFilter(lambda entry: bool(created.append(entry.created)) or True)
+
+    async def two_requests() -> float:
+        answered_at = time.time()
+        access_log.record(answered("/one"), 0.001)
+        access_log.record(answered("/two"), 0.001)
+        await asyncio.sleep(access_log.FLUSH_SECONDS / 5)
+        assert log.lines == []  # waiting for the flush
+        await asyncio.sleep(access_log.FLUSH_SECONDS)
+        return answered_at
+
+    answered_at = asyncio.run(two_requests())
+    assert [json.loads(text)["path"] for text in log.lines] == ["/one", "/two"]
+    assert all(abs(stamp - answered_at) < 0.05 for stamp in created)  # not the flush's time, 0.25 s later

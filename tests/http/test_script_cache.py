@@ -68,6 +68,17 @@ def test_the_base_url_is_part_of_the_key(client: TestClient, renders: list[objec
     assert "http://two.example/kubernetes-init" in two and "one.example" not in two
 
 
+def test_of_a_repeated_header_the_first_counts_for_the_key_as_for_the_answer(client: TestClient,
+                                                                          renders: list[object]) -> None:
+    """Starlette, and so the base URL, reads the first Host: a request whose first Host is empty is
+    refused (400), even when an answer for its second one is cached."""
+    assert client.get("/kubernetes-init", headers={"host": "two.example"}).status_code == 200
+    repeated = client.get("/kubernetes-init", headers=[("host", ""), ("host", "two.example")])
+    assert repeated.status_code == 400 and "Host" in repeated.text
+    assert client.get("/kubernetes-init", headers=[("host", "two.example"), ("host", "")]).status_code == 200
+    assert len(renders) == 1  # that last one: the cached answer
+
+
 def test_forwarded_headers_of_an_untrusted_peer_cannot_poison_the_cache(client: TestClient,
                                                                         renders: list[object]) -> None:
     proxy = TestClient(app, client=("127.0.0.1", 40000))  # a trusted proxy by default
