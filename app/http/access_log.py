@@ -48,8 +48,8 @@ class Answer(NamedTuple):
     route: str | None  # the path template of the route that answered; None: no route
     method: str
     status: int
-    head: str  # the log line's fields before the duration, JSON-encoded
-    tail: str  # and after it
+    middle: str  # the log line between its time and its duration, JSON
+    end: str  # and after its duration
 
 
 @lru_cache(maxsize=1024)
@@ -57,8 +57,9 @@ def answer(method: str, path: str, route: str | None, status: int, size: int, op
     """``options``: the hash of the options a script was rendered with. Only method and path come from
     the client: both are cut short and escaped."""
     return Answer(route, method, status,
-                  f'"method": {json.dumps(method[:16])}, "path": {json.dumps(path[:MAX_PATH_CHARS])}, "status": {status}',
-                  f'"bytes": {size}, "options": {json.dumps(options)}')
+                  f'", "method": {json.dumps(method[:16])}, "path": {json.dumps(path[:MAX_PATH_CHARS])}, '
+                  f'"status": {status}, "duration_ms": ',
+                  f', "bytes": {size}, "options": {json.dumps(options)}}}')
 
 
 def answer_of(scope: Scope, status: int, size: int, options: str | None) -> Answer:
@@ -150,8 +151,7 @@ atexit.register(flush)
 
 def line(answered: Answer, seconds: float, epoch: float) -> str:
     """The JSON log line of a request answered at ``epoch``."""
-    return (f'{{"time": "{_stamp(int(epoch * 1000))}", {answered.head}, "duration_ms": {seconds * 1000:.3f}, '
-            f'{answered.tail}}}')
+    return f'{{"time": "{_stamp(int(epoch * 1000))}{answered.middle}{seconds * 1000:.3f}{answered.end}'
 
 
 @lru_cache(maxsize=1)

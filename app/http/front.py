@@ -1,9 +1,10 @@
 """The first layer every HTTP request meets, outside FastAPI's own stack (app.main).
 
-In order: a request over the size limits gets its 4xx and nothing else runs (app.http.limits); a
-script request the response cache holds is answered from memory (app.http.script_cache); anything
-else goes to FastAPI, and a script it answers with a 200 is kept. Every answer is then logged
-and counted (app.http.access_log) with its status, duration and size, rejected ones too.
+In order: the response cache is asked (app.http.script_cache); a request over the size limits gets
+its 4xx and nothing else runs (app.http.limits: for a hit, whose path and query passed them when
+its answer was kept, the header fields only); a hit is answered from memory; anything else goes to
+FastAPI, and a script it answers with a 200 is kept. Every answer is then logged and counted
+(app.http.access_log) with its status, duration and size, rejected ones too.
 
 One layer rather than a middleware for each: a cached script, the most common request by far,
 costs a key, a lookup and two sends, with no wrapped ``send`` and no other frame in between.
@@ -17,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http import access_log
-from app.http.limits import limit_response, oversized
+from app.http.limits import limit_response, oversized, oversized_headers
 from app.http.script_cache import Entry, ScriptCache
 
 
@@ -34,15 +35,17 @@ class Front:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        problem = oversized(scope)
+        key = self.cache.key(scope)
+        entry = self.cache.lru.get(key) if key is not None else None
+        # A hit's path and query are those of a kept answer, which passed the limits: only its header
+        # fields are new.
+        problem = oversized(scope) if entry is None else oversized_headers(scope["headers"])
         if problem is not None:
             response = limit_response(scope, problem)
             await response(scope, receive, send)
             access_log.record(access_log.answer_of(scope, response.status_code, len(response.body), None),
                               time.perf_counter() - start)
             return
-        key = self.cache.key(scope)
-        entry = self.cache.lru.get(key) if key is not None else None
         if entry is not None:
             try:
                 await send(entry.start)

@@ -36,7 +36,11 @@ def oversized(scope: Scope) -> tuple[int, str, str] | None:
             return 400, "query", "is not UTF-8: percent-encode it"
     if len(scope.get("raw_path") or scope["path"].encode()) > MAX_PATH_BYTES:
         return 414, "path", f"is longer than {MAX_PATH_BYTES} bytes"
-    headers = scope["headers"]
+    return oversized_headers(scope["headers"])
+
+
+def oversized_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
+    """(status, part, reason) if the header fields break a limit, or None."""
     if len(headers) > MAX_HEADERS:
         return 431, "headers", f"more than {MAX_HEADERS} header fields"
     if sum(map(len, chain.from_iterable(headers))) > MAX_HEADER_BYTES:

@@ -67,6 +67,14 @@ def test_oversized_headers_get_431_and_no_render(client: TestClient, no_renderin
     assert no_rendering == []
 
 
+@pytest.mark.parametrize("headers", [{"x-padding": "a" * MAX_HEADER_BYTES}, {f"x-h{i}": "1" for i in range(MAX_HEADERS + 1)}])
+def test_a_cached_script_still_gets_431_for_oversized_headers(client: TestClient, headers: dict[str, str]) -> None:
+    """The response cache is asked first, but a hit's header fields are held to the limits too."""
+    assert client.get("/kubernetes-init?weave_mtu=1388").status_code == 200  # now cached
+    response = client.get("/kubernetes-init?weave_mtu=1388", headers=headers)
+    assert response.status_code == 431 and "kubeinit: headers: " in response.text
+
+
 def test_limits_answer_json_to_json_clients(client: TestClient, no_rendering: list[object]) -> None:
     response = client.get("/kubernetes-init?" + "a" * (MAX_QUERY_BYTES + 1), headers={"accept": "application/json"})
     assert response.status_code == 414
