@@ -52,11 +52,11 @@ def observe_requests(records: list[Record]) -> None:
 
     What Histogram.observe does per request, done once per series and bucket of a flush. observe()
     walks the buckets and takes two values' locks (sum and bucket) for each request: 114 of the 572
-    bytecodes the service's own code ran per cached script. It adds to the series' sum and to the one bucket whose bound is the
-    first at or above the duration (prometheus_client/metrics.py, Histogram.observe; the exposition
-    adds the buckets up), as here through the same private ``_sum`` and ``_buckets`` values, which
-    also serve PROMETHEUS_MULTIPROC_DIR. prometheus-client is pinned in requirements.lock, and
-    tests/http/test_metrics.py holds the two ways to the same figures."""
+    bytecodes the service's own code ran per cached script. It adds to the series' sum and to the
+    one bucket whose bound is the first at or above the duration (prometheus_client/metrics.py,
+    Histogram.observe; the exposition adds the buckets up), as here through the same private
+    ``_sum`` and ``_buckets`` values, which also serve PROMETHEUS_MULTIPROC_DIR. prometheus-client
+    is pinned in requirements.lock, and tests/http/test_metrics.py holds the two ways to the same figures."""
     durations: defaultdict[Answer, list[float]] = defaultdict(list)
     for answered, seconds, _ in records:
         durations[answered].append(seconds)
@@ -74,7 +74,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    flush()  # the requests answered in this worker's last quarter second count too: on the loop's thread, as every flush
+    # the requests answered in this worker's last quarter second count too; on the loop's thread, as every flush
+    flush()
     registry = REGISTRY
     if MULTIPROC_DIR:
         registry = CollectorRegistry()
