@@ -14,7 +14,7 @@ import yaml
 
 from app.params import KUBERNETES_MINORS, WEAVE_DEFAULT, WEAVE_VERSIONS
 from app.settings import get_settings
-from tests.support.network import REFERENCE, by_key, container, env_of, manifests, no_cluster
+from tests.support.network import UPSTREAM, by_key, container, env_of, manifests, no_cluster
 from tests.support import render_script, run_bash
 
 # (query options, bash -s flags): each axis value at least once, by query and by flag alike.
@@ -121,7 +121,8 @@ esac
 
 
 # ---------------------------------------------------------------------------------------------
-# Object by object against the upstream copies in ../shared/reference. Each allowed difference
+# Object by object against the upstream objects in tests/manifests/upstream/ (their sources cited
+# there; test_upstream_data.py holds them to ../shared/reference where present). Each allowed difference
 # is undone below, on our side, before comparing; whatever else differs fails the test.
 WEAVE_ALLOWED = {
     "List": "upstream ships one v1 List; we apply the same six objects as separate documents, so "
@@ -151,15 +152,10 @@ NODELOCAL_ALLOWED = {
 
 
 def reference(name: str) -> list[dict]:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.fail(f"reference copy missing: {path} (../shared beside the repository)")
-    loaded = list(yaml.safe_load_all(path.read_text()))
-    return loaded[0]["items"] if loaded[0]["kind"] == "List" else [d for d in loaded if d]
+    return [d for d in yaml.safe_load_all((UPSTREAM / name).read_text()) if d]
 
 
-REFERENCES = {"2.8.1": "weave-daemonset-k8s-1.11.v2.8.1.template.yaml",
-              "2.9.0": "weave-daemonset-k8s-1.11.rajch-v2.9.0.template.yaml"}
+REFERENCES = {"2.8.1": "weave-2.8.1.template.yaml", "2.9.0": "weave-2.9.0.template.yaml"}
 UPSTREAM_REPOSITORY = {"2.8.1": "weaveworks", "2.9.0": "rajchaudhuri"}
 
 
@@ -205,18 +201,18 @@ def test_weave_matches_the_upstream_addon_object_by_object(tmp_path: Path, query
 
 def test_the_weave_template_reference_differs_from_the_release_only_by_the_release_edits() -> None:
     # The release-derived copy is "the template with :latest -> :2.8.1, imagePullPolicy dropped".
-    template = reference("weave-daemonset-k8s-1.11.v2.8.1.template.yaml")
+    template = reference("weave-2.8.1.template.yaml")
     for obj in template:
         for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []) + \
                 obj.get("spec", {}).get("template", {}).get("spec", {}).get("initContainers", []):
             c["image"] = c["image"].replace(":latest", ":2.8.1")
             assert c.pop("imagePullPolicy") == "Always"
-    assert template == reference("weave-daemonset-k8s.v2.8.1.release-derived.yaml")
+    assert template == reference("weave-2.8.1.release.yaml")
 
 
 def nodelocal_reference(mode: str, local: str, domain: str, dns_ip: str) -> list[dict]:
     """Upstream's file with its documented substitutions for MODE (NODELOCAL_ALLOWED["pillars"])."""
-    text = (REFERENCE / "nodelocaldns.yaml").read_text()
+    text = (UPSTREAM / "nodelocaldns.yaml").read_text()
     text = text.replace("__PILLAR__LOCAL__DNS__", local).replace("__PILLAR__DNS__DOMAIN__", domain)
     if mode != "iptables":  # ipvs and nftables: the link-local address only
         text = text.replace(",__PILLAR__DNS__SERVER__", "").replace(" __PILLAR__DNS__SERVER__", "")

@@ -10,9 +10,9 @@ import yaml
 from tests.support import Run, render_script, run_bash, with_body
 
 REPO = Path(__file__).resolve().parents[2]
-# ../shared beside the repository (CI); a git worktree one level deeper finds its repository's.
-REFERENCE = next((d / "shared" / "reference" for d in REPO.parents if (d / "shared" / "reference").is_dir()),
-                 REPO.parent / "shared" / "reference")
+# The upstream objects the manifest tests compare with, as this repository's own test data.
+UPSTREAM = REPO / "tests" / "manifests" / "upstream"
+
 def call(script: str, *words: str, env: dict[str, str] | None = None) -> Run:
     """Run `words` (a function and its arguments) inside the script, defaults set, main not run."""
     return run_bash(with_body(script, '"$@"'), *words, env=env)
