@@ -1,10 +1,12 @@
-"""Stubs for firewall-cmd (firewalld) and ufw that answer as the real tools do, keeping their state
-under ``{STATE}/firewalld`` and ``{STATE}/ufw`` on the machine (tests/support/rootfs.py).
+"""The host firewalls of a test machine (tests/support/rootfs.py): a stub of firewall-cmd (firewalld)
+that answers as the real tool does, keeping its state under ``{STATE}/firewalld``, and helpers for
+the real ufw (Debian's 0.36.2, in the machine's root: ufw runs for real, its rules in the run's
+network namespace; firewalld's client needs its daemon on D-Bus, which does not run here).
 
 A machine starts with both installed and neither active (``firewall-cmd --state``: "not running",
 exit 252; ``ufw status``: "Status: inactive"). ``firewalld_running(machine)`` and
-``ufw_active(machine)`` switch one on; ``firewalld_rules(machine, scope)`` and
-``ufw_rules(machine)`` read what is open.
+``ufw_active(machine, *rules)`` switch one on; ``firewalld_rules(machine, scope)`` and
+``ufw_rules(machine)`` read what is open (for ufw: what the real ``ufw show added`` prints).
 
 What they answer, and where that is written down:
 - firewall-cmd(1) (https://firewalld.org/documentation/man-pages/firewall-cmd.html, and e.g.
@@ -16,11 +18,6 @@ What they answer, and where that is written down:
   not, are ALREADY_ENABLED (11) / NOT_ENABLED (12) "treated as succeeded": a "Warning: ..." on
   stderr, "success", exit 0. ``--get-zone-of-interface`` prints the zone, or "no zone" and exits 2
   for an interface bound to none. Runtime and permanent configurations are kept apart.
-- ufw(8) (https://manpages.ubuntu.com/manpages/noble/man8/ufw.8.html) and ufw's frontend messages
-  (src/frontend.py, src/backend.py): ``ufw status`` prints "Status: inactive" or "Status: active"
-  then a rule table; ``ufw allow ...`` prints "Rule added" and "Rule added (v6)" (when active), or
-  "Skipping adding existing rule"; ``ufw delete ...`` prints "Rule deleted" or "Could not delete
-  non-existent rule"; ``ufw show added`` lists the user's rules as the commands that added them.
 """
 
 from __future__ import annotations
@@ -53,32 +50,8 @@ case $verb in
     else echo "Warning: NOT_ENABLED: $shown" >&2; fi; echo success ;;
 esac"""
 
-UFW = f"""d={STATE}/ufw  # the rules file is made by the first change, as a read changes nothing
-case $1 in
-  status)
-    if [ ! -e "$d/active" ]; then echo "Status: inactive"; exit 0; fi
-    echo "Status: active"
-    if [ -s "$d/rules" ]; then echo; echo "To                         Action      From"; echo "--                         ------      ----"
-      sed 's/^/# rule: /' "$d/rules"; fi ;;
-  show) echo "Added user rules (see 'ufw status' for running firewall):"
-    if [ -s "$d/rules" ]; then sed 's/^/ufw /' "$d/rules"; else echo "(None)"; fi ;;
-  delete|route)
-    if [ "$1" = route ] && [ "$2" = delete ]; then shift 2; rule="route $*"; del=1
-    elif [ "$1" = delete ]; then shift; rule="$*"; del=1
-    else rule="$*"; del=0; fi
-    if [ "$del" = 1 ]; then
-      if grep -qxF "$rule" "$d/rules" 2>/dev/null; then grep -vxF "$rule" "$d/rules" >"$d/rules.new" || true; mv "$d/rules.new" "$d/rules"
-        echo "Rule deleted"; echo "Rule deleted (v6)"
-      else echo "Could not delete non-existent rule"; fi
-    elif grep -qxF "$rule" "$d/rules" 2>/dev/null; then echo "Skipping adding existing rule"
-    else mkdir -p "$d"; echo "$rule" >>"$d/rules"; echo "Rule added"; echo "Rule added (v6)"; fi ;;
-  allow|deny|reject|limit) rule="$*"
-    if grep -qxF "$rule" "$d/rules" 2>/dev/null; then echo "Skipping adding existing rule"
-    else mkdir -p "$d"; echo "$rule" >>"$d/rules"; echo "Rule added"; echo "Rule added (v6)"; fi ;;
-  *) echo "ERROR: Invalid syntax" >&2; exit 1 ;;
-esac"""
 
-BEHAVIOUR = {"firewall-cmd": FIREWALL_CMD, "ufw": UFW}
+BEHAVIOUR = {"firewall-cmd": FIREWALL_CMD}
 
 
 def firewalld_running(machine, default_zone: str = "public", interfaces: dict[str, str] | None = None) -> None:
@@ -87,8 +60,9 @@ def firewalld_running(machine, default_zone: str = "public", interfaces: dict[st
     machine.write(f"{STATE}/firewalld/interfaces", "".join(f"{i} {z}\n" for i, z in (interfaces or {}).items()))
 
 
-def ufw_active(machine) -> None:
-    machine.write(f"{STATE}/ufw/active", "")
+def ufw_active(machine, *rules: str) -> None:
+    """The real ufw enabled (and so active at each run's "boot"), with RULES (ufw's words) added first."""
+    machine.prepare("{\n" + "".join(f"ufw {rule} >/dev/null\n" for rule in rules) + "ufw --force enable >/dev/null\n}\n")
 
 
 def firewalld_rules(machine, scope: str) -> list[str]:
@@ -96,4 +70,9 @@ def firewalld_rules(machine, scope: str) -> list[str]:
 
 
 def ufw_rules(machine) -> list[str]:
-    return (machine.read(f"{STATE}/ufw/rules") or "").splitlines()
+    """The user's rules as the real 'ufw show added' prints them (ufw's own normal form), without 'ufw '."""
+    from tests.support.rootfs import SYSTEM_PATH  # rootfs imports this module
+
+    result = machine.run("ufw show added\n", env={"PATH": SYSTEM_PATH})
+    assert result.returncode == 0, result.stderr
+    return [line.removeprefix("ufw ") for line in result.stdout.splitlines() if line.startswith("ufw ")]

@@ -31,7 +31,9 @@ with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fa
 v1), ``uname -m``/``-r`` for ``arch``, what its repositories offer, and its Debian suite's own root.
 ``route=False`` leaves out the default route: an air-gapped host (lo still holds ``ADDRESS``).
 
-Only what needs a real machine or cluster is stubbed (``STUBBED``): each stub records its
+Only what needs a real machine or cluster is stubbed (``STUBBED``; ufw runs for real, see
+tests/support/firewall_stubs.py, and ``prepare(script)`` sets a host up with the real tools
+before the test): each stub records its
 argv and stdin (``tests.support.Stubs``) and then runs its ``DEFAULT_BEHAVIOUR`` snippet, which
 keeps the little state a real command would (installed packages and holds, enabled units,
 sysctl values, SELinux mode under ``/var/lib/kubeinit-stubs/``; loaded modules as
@@ -72,12 +74,15 @@ CACHE = Path("/var/cache/kubeinit-tests")
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss; the
-# rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm.
-PACKAGES = ("iproute2", "rpm")
+# rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm; ufw is the
+# real firewall (its iptables rules live in each run's private network namespace, loaded at "boot"
+# as ufw.service does: Machine.run), and procps gives ufw-init the sysctl it runs.
+PACKAGES = ("iproute2", "rpm", "ufw", "procps")
 ADDRESS = "10.0.0.5"
 STUB_DIR = "/opt/kubeinit-stubs"  # inside the root
 STATE = "/var/lib/kubeinit-stubs"  # inside the root: what the stubs remember between calls
-PATH = f"{STUB_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PATH = f"{STUB_DIR}:{SYSTEM_PATH}"
 
 OS_RELEASES = {
     "debian12": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
@@ -174,7 +179,7 @@ STUBBED = [
     "systemctl", "containerd", "kubeadm", "kubelet", "kubectl", "crictl",
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
     "curl", "gpg",  # network downloads (repository keys)
-    "firewall-cmd", "ufw",  # host firewalls: installed, inactive unless a test starts one (firewall_stubs)
+    "firewall-cmd",  # firewalld: its client talks to the daemon over D-Bus (firewall_stubs); ufw is real
     "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
 ]
 
@@ -603,11 +608,17 @@ class Machine:
             f"mount -t overlay overlay -o lowerdir={self.lower},upperdir={self.upper},workdir={self.work} {self.merged}",
             f"mount -t proc proc {self.merged}/proc",
             f"mount --bind /dev {self.merged}/dev",
+            f"mount -t tmpfs tmpfs {self.merged}/run",  # as on a host: runtime state (ufw's lock), empty at boot
             "ip link set lo up",
             f"ip addr add {ADDRESS}/24 dev lo",
         ]
         if self.route:
             mounts.append(f"ip route add default dev lo src {ADDRESS}")
+        # Boot: an enabled ufw loads its rules into this run's network namespace, as ufw.service runs
+        # 'ufw-init start' at startup (ufw's doc/systemd.example); a fresh namespace has none, and
+        # 'ufw status' then says inactive.
+        mounts.append(f"if grep -qs '^ENABLED=yes' {self.merged}/etc/ufw/ufw.conf; then "
+                      f"chroot {self.merged} /usr/bin/env -i PATH={SYSTEM_PATH} /lib/ufw/ufw-init start >/dev/null; fi")
         if self.swaps:
             mounts.append(f"mount --bind {self.swaps} {self.merged}/proc/swaps")
         if self.meminfo:
@@ -621,6 +632,13 @@ class Machine:
             command = ["taskset", "-c", ",".join(map(str, range(self.cpus))), *command]
         proc = subprocess.run(command, input=script, capture_output=True, text=True, timeout=timeout, check=False)
         return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def prepare(self, script: str) -> None:
+        """Run SCRIPT with the real tools only (no stub on PATH, none logged) as the host's state before
+        the test: the baseline of changes() is taken after it."""
+        result = self.run(script, env={"PATH": SYSTEM_PATH})
+        assert result.returncode == 0, f"preparing the machine failed:\n{result.stdout}{result.stderr}"
+        self._baseline = None
 
     def behave(self, name: str, snippet: str | None = None) -> None:
         """Give one stub another behaviour from the next run on (None: its DEFAULT_BEHAVIOUR again),
