@@ -149,6 +149,20 @@ def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp
 
 @pytest.mark.rootfs
 @needs_root
+def test_dnf_gets_a_proxy_without_a_user_as_given(tmp_path: Path) -> None:
+    # the URL holds no '@': dnf.conf's proxy= is the URL itself, not http://http://... (which dnf,
+    # whose own proxy= wins over the environment, could not use for any repository)
+    host = machine(tmp_path, password=None, os_release="rocky9")
+    host.write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\n")
+    result = host.run(render_script(), "http-proxy=http://proxy.example.com:3128")
+    assert result.returncode == 0, result.stderr
+    conf = host.read("/etc/dnf/dnf.conf").splitlines()
+    assert conf[2:4] == ["proxy=http://proxy.example.com:3128", "# kubeinit-proxy-end"]
+    assert not any(line.startswith(("proxy_username=", "proxy_password=")) for line in conf)
+
+
+@pytest.mark.rootfs
+@needs_root
 @pytest.mark.parametrize(("curl", "message"), [
     ('printf "000 000"; echo "curl: (7) Failed to connect to proxy.example.com port 3128" >&2; exit 7',
      "proxy: http://proxy.example.com:3128 does not answer"),
