@@ -126,6 +126,34 @@ def test_no_proxy_names_the_api_server_on_the_control_plane_and_on_a_joining_hos
     assert "api.example.com" in env["NO_PROXY"].split(",")
 
 
+CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_kubeadm_writes_no_proxy_and_no_password_into_the_control_planes_pods_on_init_and_upgrade(tmp_path: Path) -> None:
+    # kubeadm copies every *_proxy variable of its environment into these static pods (GetProxyEnvVars,
+    # modelled by the kubeadm stub): whoever may read pods in kube-system would read the password there.
+    # Besides the installer's own, one the operator's environment brings (sudo -E) must stay out too.
+    host = machine(tmp_path)
+    inherited = {"ALL_PROXY": f"http://alice:{ENCODED}@proxy.example.com:3128"}
+
+    def pods_without_a_proxy() -> None:
+        for pod in CONTROL_PLANE_PODS:
+            manifest = host.read(f"/etc/kubernetes/manifests/{pod}.yaml")
+            assert f"name: {pod}" in manifest
+            assert "proxy.example.com" not in manifest and "env:" not in manifest, manifest
+
+    result = host.run(render_script(kubernetes_version="1.36"), *FLAGS, env=inherited)
+    assert result.returncode == 0, result.stderr
+    pods_without_a_proxy()
+    assert host.read("/etc/kubeinit/proxy.env").count("proxy.example.com") == 2  # containerd keeps its proxy
+    upgraded = host.run(render_script(kubernetes_version="1.37"), "upgrade", *FLAGS, env=inherited)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "kubeadm upgrade apply v1.37.3 --yes" in host.commands()
+    pods_without_a_proxy()
+
+
 @pytest.mark.rootfs
 @needs_root
 def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp_path: Path) -> None:
