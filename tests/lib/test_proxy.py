@@ -156,6 +156,22 @@ def test_kubeadm_writes_no_proxy_and_no_password_into_the_control_planes_pods_on
 
 @pytest.mark.rootfs
 @needs_root
+def test_no_proxy_names_ipv6_localhost_the_hosts_network_and_the_mirrors(tmp_path: Path) -> None:
+    # the host's network (10.0.0.5/24 here): the other nodes and the API server's calls to their kubelets;
+    # the mirrors: containerd would pull internal mirrors through the corporate proxy
+    host = machine(tmp_path)
+    result = host.run(render_script(), *FLAGS, "registry-mirror=docker.io=mirror.corp.example.com:5000/dockerhub,"
+                      "registry.k8s.io=registry.internal.example.com")
+    assert result.returncode == 0, result.stderr
+    env = dict(line.split("=", 1) for line in host.read("/etc/kubeinit/proxy.env").splitlines() if "=" in line)
+    no_proxy = env["NO_PROXY"].split(",")
+    for item in ("::1", "10.0.0.0/24", "mirror.corp.example.com", "registry.internal.example.com"):
+        assert item in no_proxy, item
+    assert not [item for item in no_proxy if item.startswith("127.0.0.0")]  # loopback is 127.0.0.1 and localhost
+
+
+@pytest.mark.rootfs
+@needs_root
 def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp_path: Path) -> None:
     host = machine(tmp_path, os_release="rocky9")
     original = "[main]\ngpgcheck=1\ninstallonly_limit=3\n"
