@@ -265,6 +265,11 @@ class Options(BaseModel):
         "registry mirrors' hosts are always added.",
         group="Proxies and registries", label="Bypass the proxy for", advanced=True,
     )
+    ca_bundle: Annotated[str | None, Spec("path", "PATH", PATH_RE, optional=True)] = _opt(None, "A PEM file on the host: CA "
+        "certificates (a TLS-inspecting proxy's) added to the system trust store, so that apt or dnf, curl and containerd "
+        "trust them; reset removes them.",
+        group="Proxies and registries", label="Extra CA certificates", advanced=True,
+    )
     registry_mirror: Annotated[str | None, Spec("mirrors", "REGISTRY=MIRROR,...", MIRRORS_RE, optional=True)] = _opt(None, "containerd pulls these registries' images through a mirror (hosts.toml), e.g. "
         "docker.io=mirror.example.com/dockerhub; added to the service's KUBEINIT_IMAGE_REGISTRY_MIRRORS.",
         group="Proxies and registries", label="Registry mirrors", advanced=True,

@@ -295,3 +295,91 @@ def test_a_dry_run_shows_the_proxy_files_with_the_password_masked(tmp_path: Path
     assert "HTTP_PROXY=http://alice:***@proxy.example.com:3128" in result.stdout
     assert secrets_in(host, result) == []
     assert [path for path in host.changes() if not path.startswith("/var/lib/kubeinit-stubs/")] == []  # the stubs' own notes
+
+
+CA_FILE = "/root/corp-ca.pem"
+
+
+def ca_pair(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed CA certificate and its key, PEM, made by the real openssl."""
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Corp Inspecting CA",
+                    "-keyout", str(tmp_path / "ca.key"), "-out", str(tmp_path / "ca.crt")], check=True, capture_output=True)
+    return (tmp_path / "ca.crt").read_text(), (tmp_path / "ca.key").read_text()
+
+
+def body(pem: str) -> str:
+    """The base64 lines of a PEM certificate, as they show in a concatenated bundle."""
+    return "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_ca_bundle_goes_into_the_debian_trust_store_and_reset_takes_it_out(tmp_path: Path) -> None:
+    # the real update-ca-certificates (Debian's ca-certificates) builds /etc/ssl/certs/ca-certificates.crt,
+    # which curl, apt and containerd read; it takes only *.crt files under /usr/local/share/ca-certificates
+    cert, _ = ca_pair(tmp_path)
+    host = machine(tmp_path, password=None)
+    host.write(CA_FILE, cert)
+    result = host.run(render_script(), "http-proxy=http://proxy.example.com:3128", f"ca-bundle={CA_FILE}")
+    assert result.returncode == 0, result.stderr
+    assert "preflight pass:    ca-bundle: /root/corp-ca.pem" in result.stderr
+    assert host.read("/usr/local/share/ca-certificates/kubeinit-ca-bundle.crt") == cert
+    assert body(cert) in host.read("/etc/ssl/certs/ca-certificates.crt").replace("\n", "")
+    again = host.run(render_script(), "http-proxy=http://proxy.example.com:3128", f"ca-bundle={CA_FILE}")
+    assert again.returncode == 0 and "unchanged: /usr/local/share/ca-certificates/kubeinit-ca-bundle.crt" in again.stderr
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert not host.exists("/usr/local/share/ca-certificates/kubeinit-ca-bundle.crt")
+    assert body(cert) not in host.read("/etc/ssl/certs/ca-certificates.crt").replace("\n", "")
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_ca_bundle_goes_into_the_rhel_anchors_and_containerd_is_restarted(tmp_path: Path) -> None:
+    cert, _ = ca_pair(tmp_path)
+    host = machine(tmp_path, password=None, os_release="rocky9")
+    host.write(CA_FILE, cert)
+    result = host.run(render_script(), f"ca-bundle={CA_FILE}")
+    assert result.returncode == 0, result.stderr
+    assert host.read("/etc/pki/ca-trust/source/anchors/kubeinit-ca-bundle.pem") == cert
+    assert cert in host.read("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem")
+    assert "update-ca-trust extract" in host.commands()
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert not host.exists("/etc/pki/ca-trust/source/anchors/kubeinit-ca-bundle.pem")
+    assert cert not in (host.read("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem") or "")
+
+
+@pytest.mark.rootfs
+@needs_root
+@pytest.mark.parametrize(("content", "message"), [
+    ("key", f"ca-bundle: {CA_FILE} holds a private key: give the CA's certificates only"),
+    ("text", f"ca-bundle: {CA_FILE} is not a PEM certificate file (no BEGIN/END CERTIFICATE block)"),
+    ("broken", f"ca-bundle: {CA_FILE} is not a PEM certificate file (openssl x509 cannot read it)"),
+    (None, f"ca-bundle: {CA_FILE} does not exist"),
+])
+def test_a_ca_bundle_that_is_no_pem_certificate_is_refused_and_nothing_changes(
+        tmp_path: Path, content: str | None, message: str) -> None:
+    cert, key = ca_pair(tmp_path)
+    host = machine(tmp_path, password=None)
+    files = {"key": cert + key, "text": "not a certificate\n",
+             "broken": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
+    if content:
+        host.write(CA_FILE, files[content])
+    result = host.run(render_script(), f"ca-bundle={CA_FILE}")
+    assert result.returncode == 1
+    assert "preflight FAIL:    " + message in result.stderr
+    assert host.changes() == {}
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_preflight_names_ca_bundle_for_a_tls_failure_through_the_proxy(tmp_path: Path) -> None:
+    host = machine(tmp_path, password=None, behaviour={
+        "curl": 'printf "200 000"; echo "curl: (60) SSL certificate problem: self-signed certificate in certificate chain" >&2; exit 60'})
+    result = host.run(render_script(http_proxy="http://proxy.example.com:3128"))
+    assert result.returncode == 1
+    assert "give it as ca-bundle=PATH (a PEM file)" in result.stderr
+    assert host.changes() == {}

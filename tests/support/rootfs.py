@@ -73,7 +73,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss; the
 # rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm.
-PACKAGES = ("iproute2", "rpm")
+PACKAGES = ("iproute2", "rpm", "ca-certificates")
 ADDRESS = "10.0.0.5"
 STUB_DIR = "/opt/kubeinit-stubs"  # inside the root
 STATE = "/var/lib/kubeinit-stubs"  # inside the root: what the stubs remember between calls
@@ -173,6 +173,7 @@ STUBBED = [
     "apt-get", "apt-mark", "dpkg-query", "dnf", "rpm",  # package managers and their database
     "systemctl", "containerd", "kubeadm", "kubelet", "kubectl", "crictl",
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
+    "update-ca-trust",  # the RHEL family's trust store (Debian's update-ca-certificates runs for real)
     "curl", "gpg",  # network downloads (repository keys)
     "firewall-cmd", "ufw",  # host firewalls: installed, inactive unless a test starts one (firewall_stubs)
     "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
@@ -451,6 +452,10 @@ esac""",
 esac""",
     # swapoff -a empties the machine's fake /proc/swaps (when it has one: Machine(swaps=...)).
     "swapoff": """if [ "$1" = -a ]; then h=$(head -n1 /proc/swaps); printf '%s\\n' "$h" 2>/dev/null >/proc/swaps || true; fi""",
+    # update-ca-trust extract, as p11-kit's trust extract-compat does for it (ca-certificates' update-ca-trust
+    # script): the bundle tls-ca-bundle.pem rebuilt from the anchors (only the system's and these sources').
+    "update-ca-trust": """[ "${1:-extract}" = extract ] || { echo "Error: unknown command: $1" >&2; exit 1; }
+mkdir -p /etc/pki/ca-trust/extracted/pem; cat /etc/pki/ca-trust/source/anchors/* >/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem 2>/dev/null || true""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
