@@ -260,9 +260,15 @@ class Options(BaseModel):
         "http_proxy's user; it goes only into the installer's 0600 proxy files.",
         group="Proxies and registries", label="Proxy password file", advanced=True,
     )
-    no_proxy: Annotated[str | None, Spec("list", "LIST", NO_PROXY_RE, optional=True)] = _opt(None, "More hosts, .domains and networks reached without the proxy. localhost, 127.0.0.1, this host's "
-        "addresses, the pod and service networks, .svc and the cluster domain are always added.",
+    no_proxy: Annotated[str | None, Spec("list", "LIST", NO_PROXY_RE, optional=True)] = _opt(None, "More hosts, .domains and networks reached without the proxy. localhost, 127.0.0.1, ::1, this host's "
+        "addresses and their networks, the API server, the pod and service networks, .svc, the cluster domain and the "
+        "registry mirrors' hosts are always added.",
         group="Proxies and registries", label="Bypass the proxy for", advanced=True,
+    )
+    ca_bundle: Annotated[str | None, Spec("path", "PATH", PATH_RE, optional=True)] = _opt(None, "A PEM file on the host: CA "
+        "certificates (a TLS-inspecting proxy's) added to the system trust store, so that apt or dnf, curl and containerd "
+        "trust them; reset removes them.",
+        group="Proxies and registries", label="Extra CA certificates", advanced=True,
     )
     registry_mirror: Annotated[str | None, Spec("mirrors", "REGISTRY=MIRROR,...", MIRRORS_RE, optional=True)] = _opt(None, "containerd pulls these registries' images through a mirror (hosts.toml), e.g. "
         "docker.io=mirror.example.com/dockerhub; added to the service's KUBEINIT_IMAGE_REGISTRY_MIRRORS.",

@@ -126,6 +126,50 @@ def test_no_proxy_names_the_api_server_on_the_control_plane_and_on_a_joining_hos
     assert "api.example.com" in env["NO_PROXY"].split(",")
 
 
+CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_kubeadm_writes_no_proxy_and_no_password_into_the_control_planes_pods_on_init_and_upgrade(tmp_path: Path) -> None:
+    # kubeadm copies every *_proxy variable of its environment into these static pods (GetProxyEnvVars,
+    # modelled by the kubeadm stub): whoever may read pods in kube-system would read the password there.
+    # Besides the installer's own, one the operator's environment brings (sudo -E) must stay out too.
+    host = machine(tmp_path)
+    inherited = {"ALL_PROXY": f"http://alice:{ENCODED}@proxy.example.com:3128"}
+
+    def pods_without_a_proxy() -> None:
+        for pod in CONTROL_PLANE_PODS:
+            manifest = host.read(f"/etc/kubernetes/manifests/{pod}.yaml")
+            assert f"name: {pod}" in manifest
+            assert "proxy.example.com" not in manifest and "env:" not in manifest, manifest
+
+    result = host.run(render_script(kubernetes_version="1.36"), *FLAGS, env=inherited)
+    assert result.returncode == 0, result.stderr
+    pods_without_a_proxy()
+    assert host.read("/etc/kubeinit/proxy.env").count("proxy.example.com") == 2  # containerd keeps its proxy
+    upgraded = host.run(render_script(kubernetes_version="1.37"), "upgrade", *FLAGS, env=inherited)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "kubeadm upgrade apply v1.37.3 --yes" in host.commands()
+    pods_without_a_proxy()
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_no_proxy_names_ipv6_localhost_the_hosts_network_and_the_mirrors(tmp_path: Path) -> None:
+    # the host's network (10.0.0.5/24 here): the other nodes and the API server's calls to their kubelets;
+    # the mirrors: containerd would pull internal mirrors through the corporate proxy
+    host = machine(tmp_path)
+    result = host.run(render_script(), *FLAGS, "registry-mirror=docker.io=mirror.corp.example.com:5000/dockerhub,"
+                      "registry.k8s.io=registry.internal.example.com")
+    assert result.returncode == 0, result.stderr
+    env = dict(line.split("=", 1) for line in host.read("/etc/kubeinit/proxy.env").splitlines() if "=" in line)
+    no_proxy = env["NO_PROXY"].split(",")
+    for item in ("::1", "10.0.0.0/24", "mirror.corp.example.com", "registry.internal.example.com"):
+        assert item in no_proxy, item
+    assert not [item for item in no_proxy if item.startswith("127.0.0.0")]  # loopback is 127.0.0.1 and localhost
+
+
 @pytest.mark.rootfs
 @needs_root
 def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp_path: Path) -> None:
@@ -145,6 +189,20 @@ def test_dnf_gets_the_proxy_in_a_marked_block_of_dnf_conf_that_reset_removes(tmp
     reset = host.run(render_script(), "reset", "yes")
     assert reset.returncode == 0, reset.stderr
     assert host.read("/etc/dnf/dnf.conf") == original
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_dnf_gets_a_proxy_without_a_user_as_given(tmp_path: Path) -> None:
+    # the URL holds no '@': dnf.conf's proxy= is the URL itself, not http://http://... (which dnf,
+    # whose own proxy= wins over the environment, could not use for any repository)
+    host = machine(tmp_path, password=None, os_release="rocky9")
+    host.write("/etc/dnf/dnf.conf", "[main]\ngpgcheck=1\n")
+    result = host.run(render_script(), "http-proxy=http://proxy.example.com:3128")
+    assert result.returncode == 0, result.stderr
+    conf = host.read("/etc/dnf/dnf.conf").splitlines()
+    assert conf[2:4] == ["proxy=http://proxy.example.com:3128", "# kubeinit-proxy-end"]
+    assert not any(line.startswith(("proxy_username=", "proxy_password=")) for line in conf)
 
 
 @pytest.mark.rootfs
@@ -237,3 +295,91 @@ def test_a_dry_run_shows_the_proxy_files_with_the_password_masked(tmp_path: Path
     assert "HTTP_PROXY=http://alice:***@proxy.example.com:3128" in result.stdout
     assert secrets_in(host, result) == []
     assert [path for path in host.changes() if not path.startswith("/var/lib/kubeinit-stubs/")] == []  # the stubs' own notes
+
+
+CA_FILE = "/root/corp-ca.pem"
+
+
+def ca_pair(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed CA certificate and its key, PEM, made by the real openssl."""
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Corp Inspecting CA",
+                    "-keyout", str(tmp_path / "ca.key"), "-out", str(tmp_path / "ca.crt")], check=True, capture_output=True)
+    return (tmp_path / "ca.crt").read_text(), (tmp_path / "ca.key").read_text()
+
+
+def body(pem: str) -> str:
+    """The base64 lines of a PEM certificate, as they show in a concatenated bundle."""
+    return "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_ca_bundle_goes_into_the_debian_trust_store_and_reset_takes_it_out(tmp_path: Path) -> None:
+    # the real update-ca-certificates (Debian's ca-certificates) builds /etc/ssl/certs/ca-certificates.crt,
+    # which curl, apt and containerd read; it takes only *.crt files under /usr/local/share/ca-certificates
+    cert, _ = ca_pair(tmp_path)
+    host = machine(tmp_path, password=None)
+    host.write(CA_FILE, cert)
+    result = host.run(render_script(), "http-proxy=http://proxy.example.com:3128", f"ca-bundle={CA_FILE}")
+    assert result.returncode == 0, result.stderr
+    assert "preflight pass:    ca-bundle: /root/corp-ca.pem" in result.stderr
+    assert host.read("/usr/local/share/ca-certificates/kubeinit-ca-bundle.crt") == cert
+    assert body(cert) in host.read("/etc/ssl/certs/ca-certificates.crt").replace("\n", "")
+    again = host.run(render_script(), "http-proxy=http://proxy.example.com:3128", f"ca-bundle={CA_FILE}")
+    assert again.returncode == 0 and "unchanged: /usr/local/share/ca-certificates/kubeinit-ca-bundle.crt" in again.stderr
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert not host.exists("/usr/local/share/ca-certificates/kubeinit-ca-bundle.crt")
+    assert body(cert) not in host.read("/etc/ssl/certs/ca-certificates.crt").replace("\n", "")
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_ca_bundle_goes_into_the_rhel_anchors_and_containerd_is_restarted(tmp_path: Path) -> None:
+    cert, _ = ca_pair(tmp_path)
+    host = machine(tmp_path, password=None, os_release="rocky9")
+    host.write(CA_FILE, cert)
+    result = host.run(render_script(), f"ca-bundle={CA_FILE}")
+    assert result.returncode == 0, result.stderr
+    assert host.read("/etc/pki/ca-trust/source/anchors/kubeinit-ca-bundle.pem") == cert
+    assert cert in host.read("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem")
+    assert "update-ca-trust extract" in host.commands()
+    reset = host.run(render_script(), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert not host.exists("/etc/pki/ca-trust/source/anchors/kubeinit-ca-bundle.pem")
+    assert cert not in (host.read("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem") or "")
+
+
+@pytest.mark.rootfs
+@needs_root
+@pytest.mark.parametrize(("content", "message"), [
+    ("key", f"ca-bundle: {CA_FILE} holds a private key: give the CA's certificates only"),
+    ("text", f"ca-bundle: {CA_FILE} is not a PEM certificate file (no BEGIN/END CERTIFICATE block)"),
+    ("broken", f"ca-bundle: {CA_FILE} is not a PEM certificate file (openssl x509 cannot read it)"),
+    (None, f"ca-bundle: {CA_FILE} does not exist"),
+])
+def test_a_ca_bundle_that_is_no_pem_certificate_is_refused_and_nothing_changes(
+        tmp_path: Path, content: str | None, message: str) -> None:
+    cert, key = ca_pair(tmp_path)
+    host = machine(tmp_path, password=None)
+    files = {"key": cert + key, "text": "not a certificate\n",
+             "broken": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
+    if content:
+        host.write(CA_FILE, files[content])
+    result = host.run(render_script(), f"ca-bundle={CA_FILE}")
+    assert result.returncode == 1
+    assert "preflight FAIL:    " + message in result.stderr
+    assert host.changes() == {}
+
+
+@pytest.mark.rootfs
+@needs_root
+def test_preflight_names_ca_bundle_for_a_tls_failure_through_the_proxy(tmp_path: Path) -> None:
+    host = machine(tmp_path, password=None, behaviour={
+        "curl": 'printf "200 000"; echo "curl: (60) SSL certificate problem: self-signed certificate in certificate chain" >&2; exit 60'})
+    result = host.run(render_script(http_proxy="http://proxy.example.com:3128"))
+    assert result.returncode == 1
+    assert "give it as ca-bundle=PATH (a PEM file)" in result.stderr
+    assert host.changes() == {}

@@ -76,8 +76,9 @@ MIRROR = "http://deb.debian.org/debian"
 # minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss; the
 # rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm; ufw is the
 # real firewall (its iptables rules live in each run's private network namespace, loaded at "boot"
-# as ufw.service does: Machine.run), and procps gives ufw-init the sysctl it runs.
-PACKAGES = ("iproute2", "rpm", "ufw", "procps")
+# as ufw.service does: Machine.run), and procps gives ufw-init the sysctl it runs; ca-certificates
+# brings the real update-ca-certificates (ca_bundle).
+PACKAGES = ("iproute2", "rpm", "ufw", "procps", "ca-certificates")
 ADDRESS = "10.0.0.5"
 STUB_DIR = "/opt/kubeinit-stubs"  # inside the root
 STATE = "/var/lib/kubeinit-stubs"  # inside the root: what the stubs remember between calls
@@ -178,6 +179,7 @@ STUBBED = [
     "apt-get", "apt-mark", "dpkg-query", "dnf", "rpm",  # package managers and their database
     "systemctl", "containerd", "kubeadm", "kubelet", "kubectl", "crictl",
     "modprobe", "sysctl", "swapoff", "setenforce", "getenforce",
+    "update-ca-trust",  # the RHEL family's trust store (Debian's update-ca-certificates runs for real)
     "curl", "gpg",  # network downloads (repository keys)
     "firewall-cmd",  # firewalld: its client talks to the daemon over D-Bus (firewall_stubs); ufw is real
     "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
@@ -241,6 +243,19 @@ self=$(uname -n | tr 'A-Z' 'a-z')
 # kubeadm: the subcommands the scripts run, with the outputs and refusals of the real tool.
 KUBEADM = _SH_COMMON + f"""kv=$(pv kubeadm); kv=v${{kv%%-*}}
 cfg=; prev=; for a in "$@"; do [ "$prev" = --config ] && cfg=$a; prev=$a; done
+# static_pods: the control plane's static pod manifests, as init, a control-plane join and upgrade write them
+# (cmd/kubeadm/app/phases/controlplane/manifests.go GetStaticPodSpecs: the API server, controller-manager and
+# scheduler get Env: MergeKubeadmEnvVars(proxyEnvs, ...), where proxyEnvs is cmd/kubeadm/app/util/env.go
+# GetProxyEnvVars: every variable of kubeadm's own environment whose name ends in _proxy, in any case, and
+# whose value is not empty; etcd's pod, from phases/etcd/local.go GetEtcdPodSpec, gets none of them).
+static_pods() {{ mkdir -p /etc/kubernetes/manifests
+  proxies=$(env | awk '{{ n = $0; sub(/=.*/, "", n); v = substr($0, length(n) + 2) }} tolower(n) ~ /_proxy$/ && v != "" {{ print n "=" v }}')
+  for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do
+    {{ printf 'apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: %s\\n  namespace: kube-system\\nspec:\\n  containers:\\n  - name: %s\\n' "$c" "$c"
+      if [ "$c" != etcd ] && [ -n "$proxies" ]; then echo "    env:"
+        printf '%s\\n' "$proxies" | while IFS= read -r e; do printf '    - name: %s\\n      value: %s\\n' "${{e%%=*}}" "${{e#*=}}"; done; fi
+    }} >/etc/kubernetes/manifests/$c.yaml
+  done; }}
 case "$1 $2" in
   "init phase")
     echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
@@ -249,7 +264,7 @@ case "$1 $2" in
   "init "*|"init")
     [ -n "$cfg" ] || {{ echo "kubeadm init: this stub expects --config" >&2; exit 1; }}
     mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
-    for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do echo "kind: Pod" >/etc/kubernetes/manifests/$c.yaml; done
+    static_pods
     printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; cp /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf
     touch /etc/kubernetes/kubelet.conf
     if [ -e $C/kubeadm-init-fails ]; then  # as a real init whose control plane never came up
@@ -271,7 +286,7 @@ case "$1 $2" in
     mkdir -p /etc/kubernetes; touch /etc/kubernetes/kubelet.conf; [ -s $C/version ] || echo "$kv" >$C/version
     if grep -q '^controlPlane:' "$cfg"; then
       mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
-      for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do echo "kind: Pod" >/etc/kubernetes/manifests/$c.yaml; done
+      static_pods
       printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; echo up >$C/up
       grep -q "^$self " $C/nodes 2>/dev/null || echo "$self control-plane True" >>$C/nodes
       echo "This node has joined the cluster and a new control plane instance was created:"
@@ -316,11 +331,12 @@ case "$1 $2" in
     if [ "${{wm#*.}}" -gt $((${{cm#*.}} + 1)) ]; then
       printf '[upgrade/version] FATAL: Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a time\\n' "$want" >&2; exit 1
     fi
-    echo "$want" >$C/version
+    echo "$want" >$C/version; static_pods
     echo "[upgrade] Backing up kubelet config file to /etc/kubernetes/tmp/kubeadm-kubelet-config.yaml"
     echo "[upgrade] SUCCESS! A control plane node of your cluster was upgraded to \\"$want\\"." ;;
   "upgrade node")
     [ -e /etc/kubernetes/kubelet.conf ] || {{ echo "couldn't create a Kubernetes client from file \\"/etc/kubernetes/kubelet.conf\\"" >&2; exit 1; }}
+    [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || static_pods  # a control plane's pods are upgraded too
     echo "[upgrade] The configuration for this node was successfully upgraded!" ;;
   "version -o") [ "$kv" != v ] || exit 127; echo "$kv" ;;
   # 'config images list': one image a line, from the repository given (kubeadm's images.GetControlPlaneImages:
@@ -442,6 +458,10 @@ esac""",
 esac""",
     # swapoff -a empties the machine's fake /proc/swaps (when it has one: Machine(swaps=...)).
     "swapoff": """if [ "$1" = -a ]; then h=$(head -n1 /proc/swaps); printf '%s\\n' "$h" 2>/dev/null >/proc/swaps || true; fi""",
+    # update-ca-trust extract, as p11-kit's trust extract-compat does for it (ca-certificates' update-ca-trust
+    # script): the bundle tls-ca-bundle.pem rebuilt from the anchors (only the system's and these sources').
+    "update-ca-trust": """[ "${1:-extract}" = extract ] || { echo "Error: unknown command: $1" >&2; exit 1; }
+mkdir -p /etc/pki/ca-trust/extracted/pem; cat /etc/pki/ca-trust/source/anchors/* >/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem 2>/dev/null || true""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
