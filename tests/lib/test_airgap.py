@@ -77,7 +77,8 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     header = {row[1]: row[2] for row in manifest if row[0] == "bundle"}
     assert header["kubernetes"] == KUBE and header["os-family"] == "debian" and header["arch"] == ARCH
     packages = {row[1]: row[2] for row in manifest if row[0] == "package"}
-    assert packages == {name: version for name, (version, _) in PACKAGES.items()}  # the newest patch, not 1.37.2
+    # the newest patch, not 1.37.2; containerd.io the pinned 2.2.6, not the repository's newest (2.3.0)
+    assert packages == {name: version for name, (version, _) in PACKAGES.items()}
     images = {row[1]: row for row in manifest if row[0] == "image"}
     assert sorted(images) == sorted(bundle_images({}))
     from app.settings import get_settings
@@ -180,6 +181,15 @@ def _other_arch(files: dict[str, bytes]) -> dict[str, bytes]:
     return files
 
 
+def _other_containerd(files: dict[str, bytes]) -> dict[str, bytes]:
+    manifest = files["./manifest.tsv"].decode()
+    pinned = PACKAGES["containerd.io"][0]
+    assert f"package\tcontainerd.io\t{pinned}\t" in manifest
+    files["./manifest.tsv"] = manifest.replace(f"\tcontainerd.io\t{pinned}", "\tcontainerd.io\t2.3.0-1~debian.12~bookworm").encode()
+    files["./SHA256SUMS"] = sums(files)
+    return files
+
+
 def _altered(files: dict[str, bytes]) -> dict[str, bytes]:
     name = next(n for n in files if n.startswith("./packages/kubeadm_"))
     files[name] = files[name][:-1] + bytes([files[name][-1] ^ 1])
@@ -196,6 +206,7 @@ def _extra(files: dict[str, bytes]) -> dict[str, bytes]:
     ("altered", (), "is altered, SHA256SUMS does not match: ./packages/kubeadm_"),
     ("extra", (), "holds files SHA256SUMS does not list: ./packages/zz-extra_1.0_all.deb"),
     ("other-arch", (), "does not fit this host: it is for"),
+    ("other-containerd", (), "does not fit this host: it holds containerd.io 2.3.0-1~debian.12~bookworm, not the pinned 2.2.6"),
     ("as-built", ("kubernetes-version=1.36",), f"does not fit this host: it holds Kubernetes {KUBE}, not 1.36"),
 ])
 def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Path, damage, args, message) -> None:
@@ -203,7 +214,8 @@ def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Pa
     if damage == "truncated":
         bundle = bundle[: len(bundle) // 2]
     elif damage != "as-built":
-        bundle = repack({"altered": _altered, "extra": _extra, "other-arch": _other_arch}[damage](members(bundle)))
+        bundle = repack({"altered": _altered, "extra": _extra, "other-arch": _other_arch,
+                          "other-containerd": _other_containerd}[damage](members(bundle)))
     host = air_gapped(tmp_path, bundle)
     result = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5", *args)
     assert result.returncode == 1

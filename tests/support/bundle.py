@@ -51,6 +51,9 @@ PACKAGES = {
     "conntrack": ("1:1.4.7-1+b2", ""),
 }
 OLDER = {"kubeadm": f"{KUBE[:-1]}2-1.1"}  # an older patch in the same repository: the builder takes the newest
+# Docker's repository offers containerd.io releases newer than the pinned one (KUBEINIT_CONTAINERD_VERSION): the
+# builder takes the pinned one, as connected hosts get it.
+NEWER = {"containerd.io": "2.3.0-1~debian.12~bookworm"}
 
 
 def images_list(version: str = "v" + KUBE, repository: str = "registry.k8s.io") -> list[str]:
@@ -223,7 +226,7 @@ def builder(directory: Path, query: dict[str, str] | None = None):
     for name, (version, depends) in PACKAGES.items():
         files = {"/usr/bin/kubeadm": kubeadm_binary()} if name == "kubeadm" else {"/usr/bin/" + name: "#!/bin/sh\n"}
         make_deb(directory, name, version, depends, files).rename(repo / deb_file_name(name, version))
-    for name, version in OLDER.items():
+    for name, version in {**OLDER, **NEWER}.items():
         make_deb(directory, name, version, PACKAGES[name][1]).rename(repo / deb_file_name(name, version))
     registry = host.path(REGISTRY)
     registry.mkdir(parents=True)
