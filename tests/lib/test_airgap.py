@@ -235,3 +235,23 @@ def test_a_missing_bundle_is_named(tmp_path: Path) -> None:
     assert "airgap: /root/nothing-here.tar.gz: no such file on this host" in result.stderr
     assert host.changes() == {}
 
+
+
+MIRROR = "mirror.example.com:5000/k8s"  # a proxy cache of registry.k8s.io: it serves registry.k8s.io's paths
+
+
+def test_a_mirrored_registry_k8s_io_bundles_and_runs_coredns_by_its_real_path(tmp_path: Path) -> None:
+    """kubeadm names CoreDNS <repository>/coredns off registry.k8s.io (GetDNSImage), which a proxy cache lacks:
+    the builder and the install both name <mirror>/coredns/coredns through dns.imageRepository."""
+    host = builder(tmp_path, repository=MIRROR)
+    result = host.run(builder_script(MIRROR), timeout=300)
+    assert result.returncode == 0, result.stderr
+    bundle = host.path("/" + BUNDLE_NAME).read_bytes()
+    manifest = members(bundle)["./manifest.tsv"].decode()
+    assert f"\t{MIRROR}/coredns/coredns:v1.13.1\t" in manifest
+    gapped = air_gapped(tmp_path / "host", bundle)
+    script = render_script().replace("\nKUBEADM_IMAGE_REPOSITORY=registry.k8s.io\n", f"\nKUBEADM_IMAGE_REPOSITORY={MIRROR}\n")
+    installed = gapped.run(script, f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert installed.returncode == 0, installed.stderr
+    assert "ERROR ImagePull" not in installed.stderr  # kubeadm init found every image, CoreDNS included
+    assert f'dns:\n  imageRepository: "{MIRROR}/coredns"\n' in gapped.read("/etc/kubeinit/kubeadm.yaml")

@@ -236,6 +236,17 @@ self=$(uname -n | tr 'A-Z' 'a-z')
 # kubeadm: the subcommands the scripts run, with the outputs and refusals of the real tool.
 KUBEADM = _SH_COMMON + f"""kv=$(pv kubeadm); kv=v${{kv%%-*}}
 cfg=; prev=; for a in "$@"; do [ "$prev" = --config ] && cfg=$a; prev=$a; done
+# images CONFIG ARGS: the control plane's images, one a line, for the --image-repository and --kubernetes-version
+# flags or CONFIG's imageRepository, dns.imageRepository and kubernetesVersion (cmd/kubeadm/app/images/images.go,
+# GetControlPlaneImages; GetDNSImage: CoreDNS is <dns.imageRepository or imageRepository>/coredns:TAG, the
+# coredns/ path added only for registry.k8s.io itself; the pause tag is constants.PauseVersion).
+images() {{ c=$1; shift; r=registry.k8s.io; v=; dns=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
+  if [ -n "$c" ]; then v=$(sed -n 's/^kubernetesVersion: *"*\\([^"]*\\)"*$/\\1/p' "$c")
+    r=$(sed -n 's/^imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$c"); dns=$(sed -n '/^dns:/,/^[^ ]/s/^  imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$c"); fi
+  [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
+  [ -n "$r" ] || r=registry.k8s.io; [ -n "$dns" ] || dns=$r; [ "$dns" != registry.k8s.io ] || dns=$dns/coredns
+  printf '%s\\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
+    "$dns/coredns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0"; }}
 case "$1 $2" in
   "init phase")
     echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
@@ -243,6 +254,14 @@ case "$1 $2" in
     echo {UPLOADED_KEY} ;;
   "init "*|"init")
     [ -n "$cfg" ] || {{ echo "kubeadm init: this stub expects --config" >&2; exit 1; }}
+    # preflight's ImagePullCheck (cmd/kubeadm/app/preflight/checks.go) pulls each image the runtime lacks: with no
+    # route (an air-gapped host) every image must be in containerd's store (ctr's list) already.
+    if [ -z "$(ip route show default 2>/dev/null)" ]; then missing=
+      for i in $(images "$cfg"); do grep -qxF "$i" {STATE}/images 2>/dev/null || missing="$missing $i"; done
+      if [ -n "$missing" ]; then echo "error execution phase preflight: [preflight] Some fatal errors occurred:" >&2
+        for i in $missing; do printf '\\t[ERROR ImagePull]: failed to pull image %s: dial tcp: lookup %s: no such host\\n' "$i" "${{i%%/*}}" >&2; done
+        echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`" >&2; exit 1; fi
+    fi
     mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
     for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do echo "kind: Pod" >/etc/kubernetes/manifests/$c.yaml; done
     printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; cp /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf
@@ -318,13 +337,8 @@ case "$1 $2" in
     [ -e /etc/kubernetes/kubelet.conf ] || {{ echo "couldn't create a Kubernetes client from file \\"/etc/kubernetes/kubelet.conf\\"" >&2; exit 1; }}
     echo "[upgrade] The configuration for this node was successfully upgraded!" ;;
   "version -o") [ "$kv" != v ] || exit 127; echo "$kv" ;;
-  # 'config images list': one image a line, from the repository given (kubeadm's images.GetControlPlaneImages:
-  # CoreDNS keeps its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion).
-  "config images") r=registry.k8s.io; v=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
-    [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
-    dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
-    printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
-      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0" ;;
+  # 'config images list': one image a line, from the flags or the --config file (images.GetControlPlaneImages).
+  "config images") images "$cfg" "$@" ;;
 esac
 """
 # kubectl: the reads and writes the scripts make, answered from the stubbed cluster with kubectl's
