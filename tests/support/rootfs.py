@@ -89,7 +89,9 @@ OS_RELEASES = {
     "alpine": 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n',
 }
 
-# `containerd config default`, abridged to the parts the installer touches, for both layouts.
+# `containerd config default`, abridged to the parts the installer touches, for both layouts: 1.x's (1.6, 1.7: an
+# empty registry config_path) and 2.x's (2.0 to 2.2: config_path '/etc/containerd/certs.d:/etc/docker/certs.d', the
+# CRI image service's default Registry.ConfigPath in internal/cri/config, DefaultImageConfig).
 CONTAINERD_1_CONFIG = """\
 disabled_plugins = []
 imports = []
@@ -148,7 +150,7 @@ disabled_plugins = []
       sandbox = 'registry.k8s.io/pause:3.10'
 
     [plugins.'io.containerd.cri.v1.images'.registry]
-      config_path = ''
+      config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'
 
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
