@@ -255,3 +255,25 @@ def test_a_mirrored_registry_k8s_io_bundles_and_runs_coredns_by_its_real_path(tm
     assert installed.returncode == 0, installed.stderr
     assert "ERROR ImagePull" not in installed.stderr  # kubeadm init found every image, CoreDNS included
     assert f'dns:\n  imageRepository: "{MIRROR}/coredns"\n' in gapped.read("/etc/kubeinit/kubeadm.yaml")
+
+
+def test_the_bundles_images_are_pinned_and_one_gone_comes_back_on_a_re_run(built, tmp_path: Path) -> None:
+    """The kubelet's image GC removes unpinned idle images (agnhost, kube-vip...), which an air-gapped host can never
+    pull again: each is labelled io.cri-containerd.pinned=pinned, and a re-run imports again what went."""
+    bundle = built[0].path("/" + BUNDLE_NAME).read_bytes()
+    host = air_gapped(tmp_path, bundle)
+    args = (f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert (result := host.run(render_script(), *args)).returncode == 0, result.stderr
+    labels = host.read("/var/lib/kubeinit-stubs/labels").splitlines()
+    assert sorted(labels) == sorted(f"{ref} io.cri-containerd.pinned=pinned" for ref in bundle_images({}))
+    from app.settings import get_settings
+    agnhost = get_settings().dns_test_image
+    store = host.read("/var/lib/kubeinit-stubs/images")
+    host.write("/var/lib/kubeinit-stubs/images", store.replace(agnhost + "\n", ""))  # garbage-collected
+    host.write("/var/lib/kubeinit-stubs/labels", "")
+    count = len(host.commands())
+    assert (again := host.run(render_script(), *args)).returncode == 0, again.stderr
+    imports = [c for c in host.commands()[count:] if " images import " in c]
+    assert len(imports) == 1 and imports[0].endswith(".tar") and "agnhost" in imports[0]
+    assert agnhost in host.read("/var/lib/kubeinit-stubs/images").splitlines()
+    assert f"{agnhost} io.cri-containerd.pinned=pinned" in host.read("/var/lib/kubeinit-stubs/labels").splitlines()

@@ -470,6 +470,10 @@ exec /usr/bin/dpkg "$@\"""",
     # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
     "ctr": f"""mkdir -p {STATE}; case " $* " in
   *" images ls "*|*" image ls "*|*" i ls "*) cat {STATE}/images 2>/dev/null; exit 0 ;;
+  # images label NAME KEY=VALUE: "ctr: image \"NAME\": not found" for an image the store lacks; labels kept in {STATE}/labels.
+  *" images label "*) eval "kv=\\${{$#}}"; eval "n=\\${{$(($# - 1))}}"
+    grep -qxF "$n" {STATE}/images 2>/dev/null || {{ echo "ctr: image \\"$n\\": not found" >&2; exit 1; }}
+    echo "$n $kv" >>{STATE}/labels; echo "$n" ;;
   *" images tag "*) eval "dst=\\${{$#}}"; echo "$dst" >>{STATE}/images; echo "$dst" ;;
   *" import "*) eval "f=\\${{$#}}"; idx=$(tar -xOf "$f" index.json 2>/dev/null) && tar -tf "$f" oci-layout >/dev/null 2>&1 ||
     {{ echo "ctr: unrecognized image format" >&2; exit 1; }}
