@@ -77,7 +77,8 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     header = {row[1]: row[2] for row in manifest if row[0] == "bundle"}
     assert header["kubernetes"] == KUBE and header["os-family"] == "debian" and header["arch"] == ARCH
     packages = {row[1]: row[2] for row in manifest if row[0] == "package"}
-    assert packages == {name: version for name, (version, _) in PACKAGES.items()}  # the newest patch, not 1.37.2
+    # the newest patch, not 1.37.2; containerd.io the pinned 2.2.6, not the repository's newest (2.3.0)
+    assert packages == {name: version for name, (version, _) in PACKAGES.items()}
     images = {row[1]: row for row in manifest if row[0] == "image"}
     assert sorted(images) == sorted(bundle_images({}))
     from app.settings import get_settings
@@ -180,6 +181,15 @@ def _other_arch(files: dict[str, bytes]) -> dict[str, bytes]:
     return files
 
 
+def _other_containerd(files: dict[str, bytes]) -> dict[str, bytes]:
+    manifest = files["./manifest.tsv"].decode()
+    pinned = PACKAGES["containerd.io"][0]
+    assert f"package\tcontainerd.io\t{pinned}\t" in manifest
+    files["./manifest.tsv"] = manifest.replace(f"\tcontainerd.io\t{pinned}", "\tcontainerd.io\t2.3.0-1~debian.12~bookworm").encode()
+    files["./SHA256SUMS"] = sums(files)
+    return files
+
+
 def _altered(files: dict[str, bytes]) -> dict[str, bytes]:
     name = next(n for n in files if n.startswith("./packages/kubeadm_"))
     files[name] = files[name][:-1] + bytes([files[name][-1] ^ 1])
@@ -196,6 +206,7 @@ def _extra(files: dict[str, bytes]) -> dict[str, bytes]:
     ("altered", (), "is altered, SHA256SUMS does not match: ./packages/kubeadm_"),
     ("extra", (), "holds files SHA256SUMS does not list: ./packages/zz-extra_1.0_all.deb"),
     ("other-arch", (), "does not fit this host: it is for"),
+    ("other-containerd", (), "does not fit this host: it holds containerd.io 2.3.0-1~debian.12~bookworm, not the pinned 2.2.6"),
     ("as-built", ("kubernetes-version=1.36",), f"does not fit this host: it holds Kubernetes {KUBE}, not 1.36"),
 ])
 def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Path, damage, args, message) -> None:
@@ -203,7 +214,8 @@ def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Pa
     if damage == "truncated":
         bundle = bundle[: len(bundle) // 2]
     elif damage != "as-built":
-        bundle = repack({"altered": _altered, "extra": _extra, "other-arch": _other_arch}[damage](members(bundle)))
+        bundle = repack({"altered": _altered, "extra": _extra, "other-arch": _other_arch,
+                          "other-containerd": _other_containerd}[damage](members(bundle)))
     host = air_gapped(tmp_path, bundle)
     result = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5", *args)
     assert result.returncode == 1
@@ -223,3 +235,45 @@ def test_a_missing_bundle_is_named(tmp_path: Path) -> None:
     assert "airgap: /root/nothing-here.tar.gz: no such file on this host" in result.stderr
     assert host.changes() == {}
 
+
+
+MIRROR = "mirror.example.com:5000/k8s"  # a proxy cache of registry.k8s.io: it serves registry.k8s.io's paths
+
+
+def test_a_mirrored_registry_k8s_io_bundles_and_runs_coredns_by_its_real_path(tmp_path: Path) -> None:
+    """kubeadm names CoreDNS <repository>/coredns off registry.k8s.io (GetDNSImage), which a proxy cache lacks:
+    the builder and the install both name <mirror>/coredns/coredns through dns.imageRepository."""
+    host = builder(tmp_path, repository=MIRROR)
+    result = host.run(builder_script(MIRROR), timeout=300)
+    assert result.returncode == 0, result.stderr
+    bundle = host.path("/" + BUNDLE_NAME).read_bytes()
+    manifest = members(bundle)["./manifest.tsv"].decode()
+    assert f"\t{MIRROR}/coredns/coredns:v1.13.1\t" in manifest
+    gapped = air_gapped(tmp_path / "host", bundle)
+    script = render_script().replace("\nKUBEADM_IMAGE_REPOSITORY=registry.k8s.io\n", f"\nKUBEADM_IMAGE_REPOSITORY={MIRROR}\n")
+    installed = gapped.run(script, f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert installed.returncode == 0, installed.stderr
+    assert "ERROR ImagePull" not in installed.stderr  # kubeadm init found every image, CoreDNS included
+    assert f'dns:\n  imageRepository: "{MIRROR}/coredns"\n' in gapped.read("/etc/kubeinit/kubeadm.yaml")
+
+
+def test_the_bundles_images_are_pinned_and_one_gone_comes_back_on_a_re_run(built, tmp_path: Path) -> None:
+    """The kubelet's image GC removes unpinned idle images (agnhost, kube-vip...), which an air-gapped host can never
+    pull again: each is labelled io.cri-containerd.pinned=pinned, and a re-run imports again what went."""
+    bundle = built[0].path("/" + BUNDLE_NAME).read_bytes()
+    host = air_gapped(tmp_path, bundle)
+    args = (f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert (result := host.run(render_script(), *args)).returncode == 0, result.stderr
+    labels = host.read("/var/lib/kubeinit-stubs/labels").splitlines()
+    assert sorted(labels) == sorted(f"{ref} io.cri-containerd.pinned=pinned" for ref in bundle_images({}))
+    from app.settings import get_settings
+    agnhost = get_settings().dns_test_image
+    store = host.read("/var/lib/kubeinit-stubs/images")
+    host.write("/var/lib/kubeinit-stubs/images", store.replace(agnhost + "\n", ""))  # garbage-collected
+    host.write("/var/lib/kubeinit-stubs/labels", "")
+    count = len(host.commands())
+    assert (again := host.run(render_script(), *args)).returncode == 0, again.stderr
+    imports = [c for c in host.commands()[count:] if " images import " in c]
+    assert len(imports) == 1 and imports[0].endswith(".tar") and "agnhost" in imports[0]
+    assert agnhost in host.read("/var/lib/kubeinit-stubs/images").splitlines()
+    assert f"{agnhost} io.cri-containerd.pinned=pinned" in host.read("/var/lib/kubeinit-stubs/labels").splitlines()

@@ -149,14 +149,35 @@ def test_a_users_config_keeps_everything_but_the_keys_kubeinit_owns(tmp_path: Pa
     assert host.snapshot() == before and f"unchanged: {CONFIG}" in again.stderr
 
 
-def test_a_registry_config_path_someone_set_stays(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("package", "kubernetes", "expected"), [
+    ("1.7.27-1", "1.35", 'config_path = "/etc/containerd/certs.d"'),  # 1.x's default: empty, filled
+    ("2.0.7-1~debian.12~bookworm", "1.36", "config_path = '/etc/containerd/certs.d'"),
+    ("2.1.5-1~debian.12~bookworm", "1.36", "config_path = '/etc/containerd/certs.d'"),
+    ("2.2.6-1~debian.12~bookworm", "1.36", "config_path = '/etc/containerd/certs.d'"),
+])
+def test_containerds_default_config_path_becomes_the_certs_d_kubeinit_writes(tmp_path: Path, package, kubernetes,
+                                                                             expected) -> None:
+    """containerd 2.x's default, '/etc/containerd/certs.d:/etc/docker/certs.d', is one directory to the transfer
+    service that pulls for the CRI from 2.1 (containerd#12415): the mirrors' hosts.toml would be ignored."""
+    host = machine(tmp_path, packages={"containerd.io": package})
+    result = host.run(render_script(**{**QUERY, "kubernetes_version": kubernetes}))
+    assert result.returncode == 0, result.stderr
+    config = host.read(CONFIG)
+    assert expected in config and "/etc/docker/certs.d" not in config
+    assert "registry config_path" not in result.stderr  # no warning: it is kubeinit's
+
+
+def test_an_operators_registry_config_path_stays_with_a_warning(tmp_path: Path) -> None:
     host = machine(tmp_path, packages={"containerd.io": "2.2.6-1~debian.12~bookworm"})
     host.write(CONFIG, "version = 3\n\n[plugins.\"io.containerd.cri.v1.images\".registry]\n"
-                       "  config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n")
-    assert host.run(render_script(**QUERY)).returncode == 0
+                       "  config_path = \"/etc/registries.d\"\n")
+    result = host.run(render_script(**QUERY))
+    assert result.returncode == 0, result.stderr
     config = host.read(CONFIG)
-    assert 'config_path = "/etc/containerd/certs.d:/etc/docker/certs.d"' in config
+    assert 'config_path = "/etc/registries.d"' in config
     assert config.count(".registry]") == 1  # one table, though written with the other quotes
+    assert ("the registry config_path is '/etc/registries.d', kept as set: containerd 2.1 and later read hosts.toml "
+            "from one directory only, so the registry mirrors under /etc/containerd/certs.d are not used") in result.stderr
 
 
 def test_the_pause_image_comes_through_the_services_mirror(tmp_path: Path, monkeypatch) -> None:

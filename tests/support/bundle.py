@@ -51,27 +51,40 @@ PACKAGES = {
     "conntrack": ("1:1.4.7-1+b2", ""),
 }
 OLDER = {"kubeadm": f"{KUBE[:-1]}2-1.1"}  # an older patch in the same repository: the builder takes the newest
+# Docker's repository offers containerd.io releases newer than the pinned one (KUBEINIT_CONTAINERD_VERSION): the
+# builder takes the pinned one, as connected hosts get it.
+NEWER = {"containerd.io": "2.3.0-1~debian.12~bookworm"}
 
 
-def images_list(version: str = "v" + KUBE, repository: str = "registry.k8s.io") -> list[str]:
-    """kubeadm's answer for VERSION and REPOSITORY, from the recorded one for registry.k8s.io (CoreDNS keeps
-    its coredns/ path only there)."""
+def images_list(version: str = "v" + KUBE, repository: str = "registry.k8s.io", dns: str = "") -> list[str]:
+    """kubeadm's answer for VERSION, REPOSITORY (imageRepository) and DNS (dns.imageRepository), from the recorded
+    one for registry.k8s.io. CoreDNS is DNS-or-REPOSITORY/coredns:TAG, with the coredns/ path added only for
+    registry.k8s.io itself (cmd/kubeadm/app/images/images.go, GetDNSImage)."""
     lines = (FIXTURES / "kubeadm-config-images-list.txt").read_text().splitlines()
     recorded = [line for line in lines if line.startswith("registry.k8s.io/")]
     recorded_version = recorded[0].rsplit(":", 1)[1]
-    coredns = "coredns/coredns" if repository == "registry.k8s.io" else "coredns"
-    return [line.replace("registry.k8s.io/coredns/coredns", "registry.k8s.io/" + coredns)
-            .replace("registry.k8s.io", repository).replace(":" + recorded_version, ":" + version) for line in recorded]
+    dns = dns or repository
+    dns = dns + "/coredns" if dns == "registry.k8s.io" else dns
+    return [(dns + "/coredns:" + line.rsplit(":", 1)[1]) if line.startswith("registry.k8s.io/coredns/coredns:")
+            else line.replace("registry.k8s.io", repository).replace(":" + recorded_version, ":" + version)
+            for line in recorded]
 
 
 def kubeadm_binary() -> str:
-    """usr/bin/kubeadm of the test package: answers 'config images list' as kubeadm does."""
-    listing = "\n".join(line.replace("{version}", "$version").replace("{repository}/coredns", "$dns")
-                        .replace("{repository}", "$repository") for line in images_list("{version}", "{repository}"))
+    """usr/bin/kubeadm of the test package: answers 'config images list' as kubeadm does, from flags or from a
+    ClusterConfiguration (--config, which kubeadm does not let mix with the flags: ValidateMixedArguments)."""
+    listing = "\n".join(line.replace("{version}", "$version").replace("{dns}/coredns:", "$dns/coredns:")
+                        .replace("{repository}", "$repository") for line in images_list("{version}", "{repository}", "{dns}"))
     return f"""#!/bin/sh
-version=; repository=registry.k8s.io; prev=
-for a in "$@"; do case $prev in --kubernetes-version) version=$a ;; --image-repository) repository=$a ;; esac; prev=$a; done
-dns=$repository/coredns; [ "$repository" != registry.k8s.io ] || dns=$repository/coredns/coredns
+version=; repository=registry.k8s.io; dns=; config=; prev=
+for a in "$@"; do case $prev in --kubernetes-version) version=$a ;; --image-repository) repository=$a ;; --config) config=$a ;; esac; prev=$a; done
+if [ -n "$config" ]; then
+  [ -z "$version" ] && [ "$repository" = registry.k8s.io ] || {{ echo "can not mix '--config' with arguments [image-repository kubernetes-version]" >&2; exit 1; }}
+  version=$(sed -n 's/^kubernetesVersion: *"*\\([^"]*\\)"*$/\\1/p' "$config")
+  r=$(sed -n 's/^imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$config"); [ -z "$r" ] || repository=$r
+  dns=$(sed -n 's/^  imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$config")
+fi
+[ -n "$dns" ] || dns=$repository; [ "$dns" != registry.k8s.io ] || dns=$dns/coredns
 case "$1 $2 $3" in
   "config images list") cat <<EOF
 {listing}
@@ -212,9 +225,10 @@ def served_scripts(query: dict[str, str]) -> dict[str, str]:
     return answers
 
 
-def builder(directory: Path, query: dict[str, str] | None = None):
+def builder(directory: Path, query: dict[str, str] | None = None, repository: str = ""):
     """A connected Debian 12 host whose apt repository, registry and kubeinit service answer from
-    test packages, test images and the scripts the service renders for ``query``."""
+    test packages, test images and the scripts the service renders for ``query`` (``repository``: the
+    registry holds the control plane's images under that mirror of registry.k8s.io, with its paths)."""
     from tests.support.rootfs import Machine
 
     host = Machine(directory / "builder", behaviour=BEHAVIOUR)
@@ -223,11 +237,11 @@ def builder(directory: Path, query: dict[str, str] | None = None):
     for name, (version, depends) in PACKAGES.items():
         files = {"/usr/bin/kubeadm": kubeadm_binary()} if name == "kubeadm" else {"/usr/bin/" + name: "#!/bin/sh\n"}
         make_deb(directory, name, version, depends, files).rename(repo / deb_file_name(name, version))
-    for name, version in OLDER.items():
+    for name, version in {**OLDER, **NEWER}.items():
         make_deb(directory, name, version, PACKAGES[name][1]).rename(repo / deb_file_name(name, version))
     registry = host.path(REGISTRY)
     registry.mkdir(parents=True)
-    for ref in bundle_images(query or {}):
+    for ref in bundle_images(query or {}, repository):
         make_oci_archive(registry / (sanitize(ref) + ".tar"), ref)
     service = host.path(SERVICE)
     service.mkdir(parents=True)
@@ -236,24 +250,33 @@ def builder(directory: Path, query: dict[str, str] | None = None):
     return host
 
 
-def bundle_images(query: dict[str, str]) -> list[str]:
-    """The images a bundle for these options holds (default settings of the service)."""
+def bundle_images(query: dict[str, str], repository: str = "") -> list[str]:
+    """The images a bundle for these options holds (default settings of the service; REPOSITORY: another
+    KUBEINIT_KUBEADM_IMAGE_REPOSITORY, a mirror of registry.k8s.io, whose CoreDNS is REPOSITORY/coredns/coredns)."""
     from app.params import parse_pairs
     from app.settings import get_settings
 
     options = parse_pairs(query.items())
     settings = get_settings()
-    repository = settings.weave_repositories[options.weave_version]
-    refs = images_list("v" + KUBE, settings.kubeadm_image_repository)
-    refs += [f"{repository}/weave-kube:{options.weave_version}", f"{repository}/weave-npc:{options.weave_version}"]
+    weave = settings.weave_repositories[options.weave_version]
+    if repository:
+        refs = images_list("v" + KUBE, repository, repository + "/coredns")
+    else:
+        refs = images_list("v" + KUBE, settings.kubeadm_image_repository)
+    refs += [f"{weave}/weave-kube:{options.weave_version}", f"{weave}/weave-npc:{options.weave_version}"]
     refs.append(settings.dns_test_image)  # agnhost: the connectivity check and troubleshoot run it
     if options.nodelocal_dnscache:
         refs.append(settings.nodelocaldns_image)
     return refs
 
 
-def builder_script(**query: str) -> str:
-    return render_script("scripts/kubernetes-airgap-bundle.sh.j2", **query)
+def builder_script(repository: str = "", **query: str) -> str:
+    """The builder the service serves (``repository``: as with KUBEINIT_KUBEADM_IMAGE_REPOSITORY set to it)."""
+    script = render_script("scripts/kubernetes-airgap-bundle.sh.j2", **query)
+    if repository:
+        assert "\nKUBEADM_IMAGE_REPOSITORY=registry.k8s.io\n" in script
+        script = script.replace("\nKUBEADM_IMAGE_REPOSITORY=registry.k8s.io\n", f"\nKUBEADM_IMAGE_REPOSITORY={repository}\n")
+    return script
 
 
 RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}.get(ARCH, ARCH)

@@ -95,7 +95,9 @@ OS_RELEASES = {
     "alpine": 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n',
 }
 
-# `containerd config default`, abridged to the parts the installer touches, for both layouts.
+# `containerd config default`, abridged to the parts the installer touches, for both layouts: 1.x's (1.6, 1.7: an
+# empty registry config_path) and 2.x's (2.0 to 2.2: config_path '/etc/containerd/certs.d:/etc/docker/certs.d', the
+# CRI image service's default Registry.ConfigPath in internal/cri/config, DefaultImageConfig).
 CONTAINERD_1_CONFIG = """\
 disabled_plugins = []
 imports = []
@@ -154,7 +156,7 @@ disabled_plugins = []
       sandbox = 'registry.k8s.io/pause:3.10'
 
     [plugins.'io.containerd.cri.v1.images'.registry]
-      config_path = ''
+      config_path = '/etc/containerd/certs.d:/etc/docker/certs.d'
 
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
@@ -256,6 +258,17 @@ static_pods() {{ mkdir -p /etc/kubernetes/manifests
         printf '%s\\n' "$proxies" | while IFS= read -r e; do printf '    - name: %s\\n      value: %s\\n' "${{e%%=*}}" "${{e#*=}}"; done; fi
     }} >/etc/kubernetes/manifests/$c.yaml
   done; }}
+# images CONFIG ARGS: the control plane's images, one a line, for the --image-repository and --kubernetes-version
+# flags or CONFIG's imageRepository, dns.imageRepository and kubernetesVersion (cmd/kubeadm/app/images/images.go,
+# GetControlPlaneImages; GetDNSImage: CoreDNS is <dns.imageRepository or imageRepository>/coredns:TAG, the
+# coredns/ path added only for registry.k8s.io itself; the pause tag is constants.PauseVersion).
+images() {{ c=$1; shift; r=registry.k8s.io; v=; dns=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
+  if [ -n "$c" ]; then v=$(sed -n 's/^kubernetesVersion: *"*\\([^"]*\\)"*$/\\1/p' "$c")
+    r=$(sed -n 's/^imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$c"); dns=$(sed -n '/^dns:/,/^[^ ]/s/^  imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$c"); fi
+  [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
+  [ -n "$r" ] || r=registry.k8s.io; [ -n "$dns" ] || dns=$r; [ "$dns" != registry.k8s.io ] || dns=$dns/coredns
+  printf '%s\\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
+    "$dns/coredns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0"; }}
 case "$1 $2" in
   "init phase")
     echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
@@ -263,6 +276,14 @@ case "$1 $2" in
     echo {UPLOADED_KEY} ;;
   "init "*|"init")
     [ -n "$cfg" ] || {{ echo "kubeadm init: this stub expects --config" >&2; exit 1; }}
+    # preflight's ImagePullCheck (cmd/kubeadm/app/preflight/checks.go) pulls each image the runtime lacks: with no
+    # route (an air-gapped host) every image must be in containerd's store (ctr's list) already.
+    if [ -z "$(ip route show default 2>/dev/null)" ]; then missing=
+      for i in $(images "$cfg"); do grep -qxF "$i" {STATE}/images 2>/dev/null || missing="$missing $i"; done
+      if [ -n "$missing" ]; then echo "error execution phase preflight: [preflight] Some fatal errors occurred:" >&2
+        for i in $missing; do printf '\\t[ERROR ImagePull]: failed to pull image %s: dial tcp: lookup %s: no such host\\n' "$i" "${{i%%/*}}" >&2; done
+        echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`" >&2; exit 1; fi
+    fi
     mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
     static_pods
     printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; cp /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf
@@ -339,13 +360,8 @@ case "$1 $2" in
     [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || static_pods  # a control plane's pods are upgraded too
     echo "[upgrade] The configuration for this node was successfully upgraded!" ;;
   "version -o") [ "$kv" != v ] || exit 127; echo "$kv" ;;
-  # 'config images list': one image a line, from the repository given (kubeadm's images.GetControlPlaneImages:
-  # CoreDNS keeps its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion).
-  "config images") r=registry.k8s.io; v=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
-    [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
-    dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
-    printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
-      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0" ;;
+  # 'config images list': one image a line, from the flags or the --config file (images.GetControlPlaneImages).
+  "config images") images "$cfg" "$@" ;;
 esac
 """
 # kubectl: the reads and writes the scripts make, answered from the stubbed cluster with kubectl's
@@ -479,6 +495,10 @@ exec /usr/bin/dpkg "$@\"""",
     # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
     "ctr": f"""mkdir -p {STATE}; case " $* " in
   *" images ls "*|*" image ls "*|*" i ls "*) cat {STATE}/images 2>/dev/null; exit 0 ;;
+  # images label NAME KEY=VALUE: "ctr: image \"NAME\": not found" for an image the store lacks; labels kept in {STATE}/labels.
+  *" images label "*) eval "kv=\\${{$#}}"; eval "n=\\${{$(($# - 1))}}"
+    grep -qxF "$n" {STATE}/images 2>/dev/null || {{ echo "ctr: image \\"$n\\": not found" >&2; exit 1; }}
+    echo "$n $kv" >>{STATE}/labels; echo "$n" ;;
   *" images tag "*) eval "dst=\\${{$#}}"; echo "$dst" >>{STATE}/images; echo "$dst" ;;
   *" import "*) eval "f=\\${{$#}}"; idx=$(tar -xOf "$f" index.json 2>/dev/null) && tar -tf "$f" oci-layout >/dev/null 2>&1 ||
     {{ echo "ctr: unrecognized image format" >&2; exit 1; }}
