@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MAIN_CALL, render_script, with_body
+from tests.support import render_script, with_body
 from tests.support.cluster import add_nodes, control_plane, in_order, since
-from tests.support.rootfs import CLUSTER
+from tests.support.rootfs import CLUSTER, DEFAULT_BEHAVIOUR
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 BACKUPS = "/var/lib/kubeinit/backups"
@@ -65,7 +65,7 @@ def test_only_the_newest_five_backups_are_kept(tmp_path: Path) -> None:
 def test_a_damaged_snapshot_is_no_backup(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     host.behave("kubectl", 'case "$*" in *" -- etcdutl "*) echo "Error: invalid database" >&2; exit 1 ;; esac\n'
-                + __import__("tests.support.rootfs", fromlist=["x"]).DEFAULT_BEHAVIOUR["kubectl"])
+                + DEFAULT_BEHAVIOUR["kubectl"])
     result = host.run(render_script(), "backup")
     assert result.returncode == 1
     assert "Error: invalid database" in result.stderr and "the snapshot does not verify" in result.stderr
