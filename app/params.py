@@ -492,8 +492,16 @@ ACTIONS: tuple[Action, ...] = (
     Action("remove-node", "Take a node out of the cluster, from a control-plane host: drain, delete, reclaim its "
            "Weave address range, and for a control plane its etcd member (never the last one, never "
            "breaking quorum). Then run reset on the removed host.", placeholder="NAME", pattern=DOMAIN_RE),
+    Action("backup", "On a control-plane host: an etcd snapshot (etcdctl in this host's etcd pod, verified with "
+           "etcdutl snapshot status), the PKI and kubeadm's configuration in one 0600 archive under "
+           "/var/lib/kubeinit/backups/, the last 5 kept. upgrade, remove-node and renew-certs take one first."),
+    Action("restore", "Put a backup's etcd snapshot back on a single-control-plane cluster (kubeadm's procedure: "
+           "static pods stopped, etcdutl snapshot restore, the data directory swapped, the old one kept aside, "
+           "the control plane back). Refuses on more than one etcd member and prints the procedure for them.",
+           placeholder="PATH", pattern=PATH_RE),
     Action("yes", "Answer yes to reset's question, for unattended runs.", switch=True),
-    Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported.", switch=True),
+    Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported; past a failed "
+           "automatic backup; and restore when etcd does not answer to count its members.", switch=True),
 )
 
 

@@ -286,6 +286,11 @@ case "$1 $2" in
     fi
     mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
     static_pods
+    # etcd's, abridged, as kubeadm's phases/etcd/local.go (GetEtcdPodSpec, getEtcdCommand) writes it
+    printf '%s\\n' "kind: Pod" "spec:" "  containers:" "  - command:" "    - etcd" "    - --data-dir=/var/lib/etcd" \\
+      "    - --initial-advertise-peer-urls=https://{ADDRESS}:2380" "    - --initial-cluster=$self=https://{ADDRESS}:2380" \\
+      "    - --name=$self" "    image: registry.k8s.io/etcd:3.6.6-0" >/etc/kubernetes/manifests/etcd.yaml
+    mkdir -p /var/lib/etcd/member/snap; echo kubeinit-stub-bbolt >/var/lib/etcd/member/snap/db
     printf 'apiVersion: v1\\nkind: Config\\n' >/etc/kubernetes/admin.conf; cp /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf
     touch /etc/kubernetes/kubelet.conf
     if [ -e $C/kubeadm-init-fails ]; then  # as a real init whose control plane never came up
@@ -364,9 +369,36 @@ case "$1 $2" in
   "config images") images "$cfg" "$@" ;;
 esac
 """
+# etcd's snapshot tools, as kubectl exec (etcdctl, etcdutl in the etcd pod) and ctr run (etcdutl from the etcd
+# image) reach them. A stub snapshot is text: a magic first line, the cluster's state, and the sha256 of what
+# precedes it on its last line (the server appends one: etcdutl/snapshot/v3_snapshot.go hasChecksum).
+# etcdctl snapshot save writes PATH.part and renames it, then prints "Snapshot saved at PATH" (client/v3/snapshot
+# v3_snapshot.go SaveWithVersion; etcdctl/ctlv3/command/snapshot_command.go). etcdutl snapshot status -w json
+# prints Status as json.Marshal writes it (hash, revision, totalKey, totalSize, version), and fails as v3Manager.Status
+# does: the os.Stat error, bbolt's "invalid database" for a file that is none; snapshot restore refuses a data-dir
+# that is not empty, a snapshot without its hash or with another one (copyAndVerifyDB). Errors go through
+# cobrautl.ExitWithError: "Error: ..." on stderr, exit 1.
+_ETCD = f"""etcd_fail() {{ echo "Error: $*" >&2; exit 1; }}
+etcd_sum() {{ sed '$d' "$1" | sha256sum | cut -d' ' -f1; }}
+etcdctl_save() {{ mkdir -p "$(dirname "$1")"; {{ echo kubeinit-stub-bbolt; echo "revision $(cat {CLUSTER}/etcd-revision 2>/dev/null || echo 4242)"
+  cat {CLUSTER}/nodes {CLUSTER}/version 2>/dev/null; }} >"$1.part"; echo "sha256 $(sha256sum <"$1.part" | cut -d' ' -f1)" >>"$1.part"
+  mv "$1.part" "$1"; echo "Snapshot saved at $1"; }}
+etcdutl_status() {{ [ -e "$1" ] || etcd_fail "stat $1: no such file or directory"; [ "$(head -n1 "$1")" = kubeinit-stub-bbolt ] || etcd_fail "invalid database"
+  printf '{{"hash":%s,"revision":%s,"totalKey":%s,"totalSize":%s,"version":"3.6.0"}}\\n' "$(cksum <"$1" | cut -d' ' -f1)" \\
+    "$(sed -n 's/^revision //p' "$1")" "$(($(wc -l <"$1") - 3))" "$(($(wc -c <"$1") * 512))"; }}
+etcdutl_restore() {{ f=$1; shift; d=; prev=; for a in "$@"; do [ "$prev" = --data-dir ] && d=$a; prev=$a; done
+  [ -n "$d" ] || etcd_fail 'required flag(s) "data-dir" not set'; [ -e "$f" ] || etcd_fail "open $f: no such file or directory"
+  [ -z "$(ls -A "$d" 2>/dev/null)" ] || etcd_fail "data-dir \\"$d\\" not empty or could not be read"
+  tail -n1 "$f" | grep -q '^sha256 ' || etcd_fail "snapshot missing hash but --skip-hash-check=false"
+  [ "$(tail -n1 "$f")" = "sha256 $(etcd_sum "$f")" ] || etcd_fail "expected sha256 $(tail -n1 "$f" | cut -d' ' -f2), got $(etcd_sum "$f")"
+  mkdir -p "$d/member/snap" "$d/member/wal"; sed '$d' "$f" >"$d/member/snap/db"; printf '%s\\n' "$*" >"$d/member/wal/0000000000000000-0000000000000000.wal"
+  echo '{{"level":"info","msg":"restored snapshot","path":"'"$f"'","data-dir":"'"$d"'"}}' >&2; }}
+etcd_tool() {{ case "$1 $2 $3" in *"snapshot save"*) eval "p=\\${{$#}}"; etcdctl_save "$p" ;;
+  "etcdutl snapshot status") etcdutl_status "$4" ;; "etcdutl snapshot restore") shift 3; etcdutl_restore "$@" ;; esac; }}
+"""
 # kubectl: the reads and writes the scripts make, answered from the stubbed cluster with kubectl's
 # output formats and errors (NotFound, connection refused).
-KUBECTL = _SH_COMMON + f"""refused() {{ echo "The connection to the server {ADDRESS}:6443 was refused - did you specify the right host or port?" >&2; exit 1; }}
+KUBECTL = _SH_COMMON + _ETCD + f"""refused() {{ echo "The connection to the server {ADDRESS}:6443 was refused - did you specify the right host or port?" >&2; exit 1; }}
 up() {{ [ "$(cat $C/up 2>/dev/null || echo up)" = up ] && {{ [ ! -e $C/up ] || [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ]; }}; }}
 nodes() {{ if [ -s $C/nodes ]; then cat $C/nodes; else echo "$self control-plane True"; fi; }}
 kubelet() {{ if [ "$1" = "$self" ] || [ -z "$2" ]; then v=$(pv kubelet); echo "v${{v%%-*}}"; else echo "$2"; fi; }}
@@ -388,6 +420,8 @@ case "$*" in
   "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"; echo "node/$node drained" ;;
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
   "delete node "*) up || refused; n=$3; awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
+  *"exec etcd-"*" -- etcdctl "*"snapshot save"*|*"exec etcd-"*" -- etcdutl "*) up || refused
+    while [ "$1" != -- ]; do shift; done; shift; t=$1; while [ "$1" != snapshot ]; do shift; done; etcd_tool "$t" "$@" ;;
   *"etcdctl"*"member list"*) nodes | while read -r n r ready v; do [ "$r" = control-plane ] || continue
       id=$(member "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://{ADDRESS}:2380, https://{ADDRESS}:2379, false"; done ;;
   *"etcdctl"*"member remove"*) eval "id=\\${{$#}}"; echo "$id" >>$C/etcd-removed; echo "Member $id removed from cluster ef37ad9dc622a7c4" ;;
@@ -493,7 +527,8 @@ exec /usr/bin/dpkg "$@\"""",
     # ctr -n k8s.io images ls -q / import FILE: names from the OCI archive's index.json as containerd's
     # client/import.go (imageName) takes them: io.containerd.image.name, else org.opencontainers.image.ref.name;
     # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
-    "ctr": f"""mkdir -p {STATE}; case " $* " in
+    "ctr": _ETCD + f"""mkdir -p {STATE}; case " $* " in
+  *" run "*) while [ $# -gt 0 ] && [ "$1" != etcdutl ]; do shift; done; [ $# -gt 0 ] || exit 0; etcd_tool "$@" ;;
   *" images ls "*|*" image ls "*|*" i ls "*) cat {STATE}/images 2>/dev/null; exit 0 ;;
   # images label NAME KEY=VALUE: "ctr: image \"NAME\": not found" for an image the store lacks; labels kept in {STATE}/labels.
   *" images label "*) eval "kv=\\${{$#}}"; eval "n=\\${{$(($# - 1))}}"
