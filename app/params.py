@@ -539,6 +539,10 @@ JOIN_FLAGS: tuple[JoinFlag, ...] = (
     JoinFlag("control-plane", "", "",
              "Join as one more control-plane host (stacked etcd), with certificate-key; api-server is then the "
              "control-plane endpoint."),
+    JoinFlag("iptables-backend", "nft|legacy", r"^(nft|legacy)$",
+             "The iptables backend Weave Net runs with in the cluster (its DaemonSet's IPTABLES_BACKEND, the first "
+             "control plane's), as printed by kubernetes-init: preflight stops, before any change, on a host whose "
+             "own backend differs, with the command that switches it."),
     JoinFlag("certificate-key", "HEX", r"^[a-f0-9]{64}$",
              "Key of the control-plane certificates uploaded by kubernetes-init (valid 2 hours); make one on a "
              "control plane with kubeadm init phase upload-certs --upload-certs."),

@@ -110,8 +110,12 @@ class Settings(BaseSettings):
         pattern=IMAGE_RE,
         description="Image of the NodeLocal DNSCache DaemonSet.",
     )
+    # Images are pinned by digest where a public source records the tag's (the tag stays, for people):
+    # kube-vip v1.0.0's as Renovate pinned it in randomcoww's homelab (ghcr.io/kube-vip/kube-vip:v1.0.0@sha256:4f25…),
+    # agnhost 2.53's as several public manifests and test suites pin it. node-cache 1.26.8 and Weave's images stay
+    # by tag: no public source found records their digests, and none is made up here.
     kube_vip_image: str = Field(
-        "ghcr.io/kube-vip/kube-vip:v1.0.0",
+        "ghcr.io/kube-vip/kube-vip:v1.0.0@sha256:4f256554a83a6d824ea9c5307450a2c3fd132e09c52b339326f94fefaf67155c",
         pattern=IMAGE_RE,
         description="Image of kube-vip, the static pod that carries ha_vip on the control-plane hosts.",
     )
@@ -138,7 +142,7 @@ class Settings(BaseSettings):
         "the public key. Unset: no signatures.",
     )
     dns_test_image: str = Field(
-        "registry.k8s.io/e2e-test-images/agnhost:2.53",
+        "registry.k8s.io/e2e-test-images/agnhost:2.53@sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85",
         pattern=IMAGE_RE,
         description="Image of the short-lived test pods of the connectivity check (after install and in "
         "troubleshoot): Kubernetes' e2e agnhost, which serves its name (netexec) and has curl and nslookup.",

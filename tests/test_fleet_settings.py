@@ -22,7 +22,7 @@ def test_mirrors_replace_the_registry_of_every_image(settings_env):
     assert header(body, "  [2.8.1]") == "mirror.example.com/hub/weaveworks"
     assert header(body, "NODELOCALDNS_IMAGE") == "mirror.example.com:5000/k8s/dns/k8s-dns-node-cache:1.26.8"
     assert header(body, "KUBEADM_IMAGE_REPOSITORY") == "mirror.example.com:5000/k8s"
-    assert header(body, "DNS_TEST_IMAGE") == "mirror.example.com:5000/k8s/e2e-test-images/agnhost:2.53"
+    assert header(body, "DNS_TEST_IMAGE") == "mirror.example.com:5000/k8s/e2e-test-images/agnhost:2.53@sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85"
 
 
 def test_without_mirrors_images_come_from_their_registries(settings_env):

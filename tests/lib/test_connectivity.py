@@ -107,5 +107,5 @@ def test_dry_run_starts_nothing(tmp_path: Path) -> None:
     stubs = Stubs(tmp_path / "bin", ["kubectl"], {"kubectl": KUBECTL})
     result = call(script, "connectivity_check", env=stubs.env())
     assert result.returncode == 0
-    assert result.stdout.startswith("+ connectivity check: a test pod (registry.k8s.io/e2e-test-images/agnhost:2.53)")
+    assert result.stdout.startswith("+ connectivity check: a test pod (registry.k8s.io/e2e-test-images/agnhost:2.53@sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85)")
     assert stubs.calls() == []

@@ -18,8 +18,12 @@ from tests.support.rootfs import DEFAULT_BEHAVIOUR, Machine
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
 JOIN = ("api-server=10.0.0.1:6443", "token=abcdef.0123456789abcdef", "ca-cert-hash=sha256:" + "ab" * 32)
+# A control plane runs workloads unless control-plane-taint=1: the NodePorts then open there too.
+TAINTED = ["public port 6443/tcp", "public port 2379-2380/tcp", "public port 10250/tcp",
+           "public port 6783/tcp", "public port 6783-6784/udp", "public protocol esp",
+           "trusted source 10.32.0.0/12", "trusted interface weave"]
 CONTROL_PLANE = ["public port 6443/tcp", "public port 2379-2380/tcp", "public port 10250/tcp",
-                 "public port 6783/tcp", "public port 6783-6784/udp", "public protocol esp",
+                 "public port 30000-32767/tcp", "public port 30000-32767/udp", "public port 6783/tcp", "public port 6783-6784/udp", "public protocol esp",
                  "trusted source 10.32.0.0/12", "trusted interface weave"]
 NODE = ["public port 10250/tcp", "public port 30000-32767/tcp", "public port 30000-32767/udp",
         "public port 6783/tcp", "public port 6783-6784/udp", "public protocol esp",
@@ -129,7 +133,7 @@ def test_the_join_script_opens_a_worker_ports_with_firewalld(tmp_path: Path) -> 
 
 
 def test_a_control_plane_join_opens_the_control_plane_ports_with_firewalld(tmp_path: Path) -> None:
-    # a control-plane join serves the API server and etcd: 6443 and 2379-2380, not the NodePorts
+    # a control-plane join serves the API server and etcd: 6443 and 2379-2380, and, untainted, the NodePorts
     host = Machine(tmp_path)
     firewalld_running(host)
     result = host.run(join_script(), *JOIN, "control-plane", "certificate-key=" + "0f" * 32)
@@ -246,3 +250,34 @@ def test_keep_passes_where_ufw_already_allows_what_a_worker_needs(tmp_path: Path
     assert "preflight pass:    firewall: ufw lets through what this node needs" in result.stderr
     # Weave's scan reads the ruleset the real ufw loaded (ufw-init at "boot"): nothing it needs is dropped.
     assert "weave ESP" not in result.stderr and "weave UDP" not in result.stderr and "weave TCP" not in result.stderr
+
+
+def test_a_single_host_cluster_behind_ufw_opens_the_nodeports(tmp_path: Path) -> None:
+    # control-plane-taint=0 (the default): workloads and their NodePorts run on the control plane, and
+    # on a single host nowhere else; ufw rejected every NodePort before (issue #26).
+    host = Machine(tmp_path, os_release="ubuntu2404")
+    ufw_active(host)
+    result = host.run(render_script())
+    assert result.returncode == 0, result.stderr
+    assert "allow 30000:32767/tcp" in ufw_rules(host) and "allow 30000:32767/udp" in ufw_rules(host)
+
+
+def test_a_control_plane_that_keeps_the_taint_closes_the_nodeports_it_opened(tmp_path: Path) -> None:
+    host = Machine(tmp_path)
+    firewalld_running(host)
+    host.write("/var/lib/kubeinit-stubs/firewalld/permanent", "public port 30000-32767/udp\n")  # the user's own
+    assert host.run(render_script()).returncode == 0
+    assert "public port 30000-32767/tcp" in firewalld_rules(host, "permanent")
+    result = host.run(render_script(control_plane_taint="1"))
+    assert result.returncode == 0, result.stderr
+    assert "firewall: closed the NodePorts 30000-32767 an earlier run opened" in result.stderr
+    assert firewalld_rules(host, "runtime") == TAINTED
+    # what the user opened stays open, and the record no longer names what was closed
+    assert firewalld_rules(host, "permanent") == ["public port 30000-32767/udp", *TAINTED]
+    assert "30000-32767" not in host.read("/etc/kubeinit/firewall")
+    again = host.run(render_script(control_plane_taint="1"))
+    assert again.returncode == 0, again.stderr
+    assert "closed the NodePorts" not in again.stderr
+    reset = host.run(render_script(control_plane_taint="1"), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert firewalld_rules(host, "permanent") == ["public port 30000-32767/udp"]

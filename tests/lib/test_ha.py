@@ -36,7 +36,7 @@ def test_the_kube_vip_pod_announces_the_vip_by_arp_on_the_hosts_interface() -> N
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["address"] == "10.0.0.100" and env["port"] == "8443" and env["vip_interface"] == "eth1"
     assert env["vip_arp"] == "true" and env["cp_enable"] == "true" and env["vip_leaderelection"] == "true"
-    assert container["image"] == "ghcr.io/kube-vip/kube-vip:v1.0.0"
+    assert container["image"] == "ghcr.io/kube-vip/kube-vip:v1.0.0@sha256:4f256554a83a6d824ea9c5307450a2c3fd132e09c52b339326f94fefaf67155c"
     assert pod["spec"]["hostNetwork"] is True
     assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/etc/kubernetes/admin.conf"
 
@@ -44,7 +44,7 @@ def test_the_kube_vip_pod_announces_the_vip_by_arp_on_the_hosts_interface() -> N
 def test_the_kube_vip_image_follows_the_registry_mirrors(settings_env) -> None:
     client = settings_env(KUBEINIT_IMAGE_REGISTRY_MIRRORS='{"ghcr.io": "mirror.example.com/ghcr"}')
     body = client.get("/kubernetes-init", params={"ha_vip": "10.0.0.100"}).text
-    assert "KUBE_VIP_IMAGE=mirror.example.com/ghcr/kube-vip/kube-vip:v1.0.0" in body
+    assert "KUBE_VIP_IMAGE=mirror.example.com/ghcr/kube-vip/kube-vip:v1.0.0@sha256:4f256554a83a6d824ea9c5307450a2c3fd132e09c52b339326f94fefaf67155c" in body
 
 
 def test_an_endpoint_other_than_the_vip_is_refused_by_query_and_by_flag() -> None:

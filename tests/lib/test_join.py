@@ -4,6 +4,7 @@ kept out of argv and logs, joining as a worker or as a control plane, and its pr
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,7 @@ def test_the_join_flags_can_come_from_a_root_only_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "mode", "flags", "message"), [
     ("token=x\n", 0o644, (), "is open to other users (mode 644): chmod 600"),
     (f"token={TOKEN_GENERATED}\nkubernetes-version=1.36\n", 0o600, (),
-     "line 2 is not NAME=VALUE with one of: api-server token ca-cert-hash control-plane certificate-key"),
+     "line 2 is not NAME=VALUE with one of: api-server token ca-cert-hash control-plane iptables-backend certificate-key"),
     (f"{TOKEN_GENERATED}\n", 0o600, (), "line 1 is not NAME=VALUE with one of"),
     ("\n".join(join_flags()), 0o600, ("api-server=10.9.9.9",),
      "api-server: given both on the command line and in"),
@@ -170,6 +171,7 @@ def test_the_printed_join_block_pasted_on_a_new_host_joins_it_with_the_token_in_
     first, _, join_line = block.rpartition("\n")
     assert first.startswith("sudo sh -c 'umask 077 && rm -f /root/kubeinit-join && cat >/root/kubeinit-join' <<'JOIN'\n")
     assert f"\ntoken={TOKEN_GENERATED}\n" in first and TOKEN_GENERATED not in join_line
+    assert re.search(r"\niptables-backend=(nft|legacy)\n", first)  # the worker's preflight compares its own
     url, flags = join_line.split(" | sudo bash -s ")
     assert url.startswith("curl -sSL 'http://") and flags == "join-file=/root/kubeinit-join"
 

@@ -42,3 +42,52 @@ def test_cluster_dns_is_read_and_rewritten_in_either_yaml_list_style(script, con
     assert call(script, "eval", f"nodelocaldns_dns_of <<'EOF'\n{config}EOF").stdout == "10.96.0.10\n"
     rewritten = call(script, "eval", f"nodelocaldns_cluster_dns 169.254.20.10 <<'EOF'\n{config}EOF").stdout
     assert yaml.safe_load(rewritten) == {**yaml.safe_load(config), "clusterDNS": ["169.254.20.10"]}
+
+
+# A kubelet's /configz through the API server's node proxy: its running KubeletConfiguration (v1beta1 field
+# names) under "kubeletconfig", as cmd/kubelet/app/server.go initConfigz registers it with
+# k8s.io/component-base/configz, which serves every registered config as one JSON object.
+CONFIGZ = ('{"kubeletconfig":{"enableServer":true,"staticPodPath":"/etc/kubernetes/manifests","cgroupDriver":"systemd",'
+           '"clusterDomain":"cluster.local","clusterDNS":["%s"],"resolvConf":"/run/systemd/resolve/resolv.conf"}}')
+
+
+def troubleshoot_cluster(tmp_path, nodes: dict[str, str | None]) -> dict[str, str]:
+    """PATH with a kubectl answering as an ipvs cluster with the cache ready on every node, whose kubelets run
+    with the clusterDNS of NODES (None: the kubelet does not answer, as kubectl's proxy error)."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    cases = "".join(
+        f'  *"/api/v1/nodes/{n}/proxy/configz"*) printf \'%s\\n\' \'{CONFIGZ % dns}\' ;;\n' if dns else
+        f'  *"/api/v1/nodes/{n}/proxy/configz"*) echo \'Error from server (ServiceUnavailable): the server is currently unable to handle the request\' >&2; exit 1 ;;\n'
+        for n, dns in nodes.items())
+    (stub / "kubectl").write_text(f"""#!/bin/sh
+case "$*" in
+  *"get daemonset node-local-dns"*) echo "{len(nodes)} {len(nodes)}" ;;
+  *"configmap kube-proxy"*) printf 'mode: "ipvs"\\n' ;;
+  *"get pods"*) echo "NAME READY" ;;
+  *"get nodes"*) printf '%s\\n' {" ".join(nodes)} ;;
+{cases}  *) exit 1 ;;
+esac
+""")
+    (stub / "kubectl").chmod(0o755)
+    return {"PATH": f"{stub}:/usr/bin:/bin"}
+
+
+def test_troubleshoot_names_each_node_whose_kubelet_bypasses_the_cache(tmp_path) -> None:
+    # issue #26: ipvs/nftables mode switched only the kubelet-config ConfigMap and the control plane; workers
+    # that had joined kept kube-dns. troubleshoot says so per node, with the command for each.
+    env = troubleshoot_cluster(tmp_path, {"cp1": "169.254.20.10", "worker1": "10.96.0.10", "worker2": None})
+    result = call(render_script("scripts/kubernetes-troubleshoot.sh.j2"), "troubleshoot_nodelocaldns", env=env)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "  cp1: clusterDNS 169.254.20.10, the cache\n" in out
+    assert ("  worker1: clusterDNS 10.96.0.10: its pods bypass the cache. On worker1 run: "
+            "sudo kubeadm upgrade node phase kubelet-config && sudo systemctl restart kubelet\n") in out
+    assert "  worker2: clusterDNS unknown (its kubelet did not answer: kubectl get --raw /api/v1/nodes/worker2/proxy/configz)" in out
+
+
+def test_troubleshoot_passes_when_every_kubelet_points_at_the_cache(tmp_path) -> None:
+    env = troubleshoot_cluster(tmp_path, {"cp1": "169.254.20.10", "worker1": "169.254.20.10"})
+    result = call(render_script("scripts/kubernetes-troubleshoot.sh.j2"), "troubleshoot_nodelocaldns", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "  worker1: clusterDNS 169.254.20.10, the cache\n" in result.stdout

@@ -181,3 +181,21 @@ def test_an_image_kubeinit_did_not_write_is_not_replaced_silently(tmp_path: Path
     assert result.returncode == 1
     assert "weave-net runs registry.example.com/weave-kube@sha256:0123, which this installer cannot keep" in result.stderr
     assert "give weave-version (2.9.0 or 2.8.1) to replace it" in result.stderr
+
+
+def test_every_connection_is_listed_and_an_unencrypted_one_is_named_whatever_the_summary_says(script) -> None:
+    # issue #26 (Proof, encryption per connection): this peer has the password (Encryption: enabled), one
+    # peer's connection is in clear (a peer without Secret weave-passwd); the counts alone hid which.
+    mixed = samples.ENCRYPTED_FASTDP + samples.UNENCRYPTED_SLEEVE.splitlines(keepends=True)[0]
+    result = report(script, samples.ENCRYPTED_STATUS, mixed)
+    assert result.returncode == 1
+    out = result.stdout
+    assert ("Each connection (peer: datapath, encryption):\n"
+            "  10.51.34.221:6783 (host1010051034221): fastdp, encrypted\n") in out
+    assert "  10.51.34.223:6783 (host1010051034223): sleeve, NOT encrypted\n" in out
+    assert "Unencrypted connections: 1\n  10.51.34.223:6783 (host1010051034223)\n" in out
+    assert "runs without the password" in out
+    # with encryption off on purpose, the clear connections are listed but are no failure
+    plain = report(script, samples.DOCS_STATUS, samples.UNENCRYPTED_SLEEVE)  # Encryption: disabled
+    assert "  10.51.34.221:6783 (host1010051034221): sleeve, NOT encrypted\n" in plain.stdout
+    assert "runs without the password" not in plain.stdout

@@ -286,3 +286,28 @@ def test_a_joining_host_says_which_of_api_server_and_weave_is_blocked() -> None:
     assert "preflight pass:    api server: 127.0.0.1:6443 answers" in result.stderr
     [blocked] = warnings(result)
     assert "weave peer: 127.0.0.1:6783 does not answer on TCP" in blocked and "open TCP 6783" in blocked
+
+
+@pytest.mark.parametrize(("row", "cluster", "fails"), [("debian12-legacy", "nft", True), ("debian12", "legacy", True),
+                                                        ("debian12", "nft", False), ("debian12-legacy", "legacy", False)])
+def test_a_join_on_a_host_of_the_other_iptables_backend_stops_in_preflight(tmp_path: Path, row, cluster, fails) -> None:
+    # issue #26: the DaemonSet's IPTABLES_BACKEND is the first control plane's, one for every host; the join
+    # block names it (iptables-backend), and a host whose own backend differs is refused with the switch to make.
+    from tests.support import with_body
+
+    env = stubs(tmp_path, iptables_v=VERSIONS[row])
+    script = with_body(render_script("scripts/kubernetes-node-join.sh.j2"), 'args_parse "$@"\nweave_preflight_iptables')
+    result = run_bash(script, "api-server=10.0.0.1:6443", f"iptables-backend={cluster}", env=env)
+    fail = [line for line in result.stderr.splitlines() if "preflight FAIL" in line]
+    if fails:
+        [line] = fail
+        assert f"but the cluster's Weave Net runs with IPTABLES_BACKEND={cluster} on every host" in line
+        assert f"update-alternatives --set iptables /usr/sbin/iptables-{cluster}" in result.stderr
+    else:
+        assert fail == [] and f"the cluster's Weave Net runs with IPTABLES_BACKEND={cluster} too" in result.stderr
+
+
+def test_a_bad_iptables_backend_flag_is_named(tmp_path: Path) -> None:
+    result = run_bash(render_script("scripts/kubernetes-node-join.sh.j2"), "iptables-backend=iptables")
+    assert result.returncode == 1
+    assert "kubeinit: iptables-backend: 'iptables' is not nft|legacy" in result.stderr

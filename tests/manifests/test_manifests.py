@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import yaml
 
 from app.params import KUBERNETES_MINORS, WEAVE_DEFAULT, WEAVE_VERSIONS
 from app.settings import get_settings
-from tests.support.network import UPSTREAM, by_key, container, env_of, manifests, no_cluster
+from tests.support.network import (UPSTREAM, by_key, container, env_of, manifests, no_cluster, real_network_tools,
+                                   rooted, weave_npc_image)
 from tests.support import render_script, run_bash
 
 # (query options, bash -s flags): each axis value at least once, by query and by flag alike.
@@ -135,6 +137,9 @@ WEAVE_ALLOWED = {
     "CHECKPOINT_DISABLE": "added (=1) to 2.8.1: no phone-home version check from every node (the 2.9.0 template has it)",
     "IPTABLES_BACKEND": "added to both weave and weave-npc, set to the host's backend (iptables -V): both launch "
                         "scripts read it, and the fork's own detection misses (rajch/weave#15, #17; issue #13)",
+    "weave-npc command": "weave-npc's command links iptables to the legacy tools on a legacy host, then runs the "
+                         "image's launch.sh with the args: the fork's launch.sh links only to nft, its image "
+                         "defaults to nft (rajch/weave v2.9.0 prog/weave-npc/launch.sh, reweave/build/Dockerfile)",
     "--log-level=info": "weave-npc's args: its default is debug (prog/weave-npc/main.go); kURL and "
                         "replicated-installer set info too",
     "WEAVE_MTU": "added only when weave_mtu is set",
@@ -181,6 +186,8 @@ def weave_as_upstream(objects: list[dict], version: str, extra_env: set[str]) ->
             c["env"] = kept
         if c["name"] == "weave-npc":
             assert c.pop("args") == ["--log-level=info"]
+            command = c.pop("command")
+            assert command[:2] == ["/bin/sh", "-c"] and command[2].endswith('exec /usr/bin/launch.sh "$@"\n')
             assert [e["name"] for e in c["env"]] == ["HOSTNAME", "IPTABLES_BACKEND"]
             c["env"] = c["env"][:1]
     return undone
@@ -250,3 +257,34 @@ def test_a_bad_flag_prints_no_manifest(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert "weave-mtu: '100' is not a whole number from 576 to 9000" in result.stderr
+
+
+@pytest.mark.skipif(not real_network_tools(), reason="needs root, unshare, iptables and nft")
+@pytest.mark.parametrize(("version_line", "backend", "other"), [
+    ("iptables v1.8.9 (legacy)", "legacy", "nft"),
+    ("iptables v1.8.9 (nf_tables)", "nft", "legacy"),
+])
+def test_weave_npc_writes_its_chains_with_the_host_backend(tmp_path: Path, version_line, backend, other) -> None:
+    # The weave-npc container as the DaemonSet starts it (command, args, env), in the fork's image modelled by
+    # weave_npc_image, with the real iptables in a private network namespace: on a legacy host its WEAVE-NPC
+    # chain must land in the legacy tables, where the router's FORWARD rules jump (rajch/weave#24, #20, #17).
+    stub = tmp_path / "host"
+    stub.mkdir()
+    (stub / "iptables").write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    (stub / "iptables").chmod(0o755)
+    env = no_cluster(tmp_path)
+    env["PATH"] = f"{stub}:{env['PATH']}"
+    result = run_bash(render_script("scripts/kubernetes-init.sh.j2"), "manifests", env=env)
+    assert result.returncode == 0, result.stderr
+    npc = container(by_key(list(yaml.safe_load_all(result.stdout)))["DaemonSet", "weave-net"], "weave-npc")
+    npc_env = {e["name"]: e["value"] for e in npc["env"] if "value" in e}
+    assert npc_env["IPTABLES_BACKEND"] == backend
+    root = weave_npc_image(tmp_path / "image")
+    entrypoint = npc.get("command", ["/usr/bin/launch.sh"])  # without a command: the image's ENTRYPOINT
+    argv = [rooted(word, root) for word in entrypoint + npc["args"]]
+    inner = '"$@"; echo "legacy: $(iptables-legacy-save | grep -c "^:WEAVE-NPC")"; echo "nft: $(iptables-nft-save | grep -c "^:WEAVE-NPC")"'
+    proc = subprocess.run(["unshare", "--net", "sh", "-c", inner, "sh", *argv], capture_output=True, text=True,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **npc_env}, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "weave-npc --log-level=info" in proc.stdout  # the args reach weave-npc
+    assert f"{backend}: 1" in proc.stdout and f"{other}: 0" in proc.stdout, proc.stdout

@@ -73,3 +73,32 @@ def netns_call(script: str, *words: str, setup: str = "", env: dict[str, str] | 
     proc = subprocess.run(["unshare", "--net", "bash", "-c", inner, "bash", *words], input=body, capture_output=True,
                           text=True, env=full_env, timeout=120, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def weave_npc_image(root: Path) -> Path:
+    """The weave-npc image's iptables as rajch/weave v2.9.0 builds it (reweave/build/Dockerfile, the weave-npc
+    stage: Alpine's iptables, whose links are nft since Alpine 3.19, plus iptables-legacy, left unlinked), with
+    this machine's real xtables binaries under ROOT/sbin; the image's launch.sh (the recorded fixture) and a
+    weave-npc that creates its WEAVE-NPC chain with `iptables` and prints its arguments, under ROOT/usr/bin.
+    Paths in the image's scripts are rewritten under ROOT (rooted()). Returns ROOT."""
+    import shutil
+
+    sbin, usr_bin = root / "sbin", root / "usr/bin"
+    sbin.mkdir(parents=True)
+    usr_bin.mkdir(parents=True)
+    for backend in ("nft", "legacy"):
+        (sbin / f"xtables-{backend}-multi").symlink_to(shutil.which(f"xtables-{backend}-multi") or "/missing")
+        for suffix in ("", "-save", "-restore"):
+            (sbin / f"iptables-{backend}{suffix}").symlink_to(f"xtables-{backend}-multi")
+    for suffix in ("", "-save", "-restore"):
+        (sbin / f"iptables{suffix}").symlink_to("xtables-nft-multi")
+    (usr_bin / "launch.sh").write_text(rooted(fixture("weave-npc-launch.rajch-v2.9.0.sh"), root))
+    (usr_bin / "weave-npc").write_text(f'#!/bin/sh\n{sbin}/iptables -w -N WEAVE-NPC\necho "weave-npc $*"\n')
+    for tool in ("launch.sh", "weave-npc"):
+        (usr_bin / tool).chmod(0o755)
+    return root
+
+
+def rooted(script: str, root: Path) -> str:
+    """SCRIPT with the image paths /sbin/ and /usr/bin/ moved under ROOT."""
+    return script.replace("/sbin/", f"{root}/sbin/").replace("/usr/bin/", f"{root}/usr/bin/")
