@@ -31,10 +31,10 @@ def test_the_kube_vip_pod_is_valid_for_every_supported_minor(minor: str) -> None
 
 
 def test_the_kube_vip_pod_announces_the_vip_by_arp_on_the_hosts_interface() -> None:
-    pod = kube_vip(control_plane_endpoint="10.0.0.100:8443")
+    pod = kube_vip(control_plane_endpoint="10.0.0.100:6443")
     container = pod["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["address"] == "10.0.0.100" and env["port"] == "8443" and env["vip_interface"] == "eth1"
+    assert env["address"] == "10.0.0.100" and env["port"] == "6443" and env["vip_interface"] == "eth1"
     assert env["vip_arp"] == "true" and env["cp_enable"] == "true" and env["vip_leaderelection"] == "true"
     assert container["image"] == "ghcr.io/kube-vip/kube-vip:v1.0.0"
     assert pod["spec"]["hostNetwork"] is True
@@ -53,7 +53,25 @@ def test_an_endpoint_other_than_the_vip_is_refused_by_query_and_by_flag() -> Non
     result = run_bash(render_script(ha_vip="10.0.0.100"), "control-plane-endpoint=lb.example.com", "dry-run")
     assert result.returncode == 1
     assert "kubeinit: control-plane-endpoint: lb.example.com is not ha_vip's address 10.0.0.100" in result.stderr
-    assert parse_pairs([("ha_vip", "10.0.0.100"), ("control_plane_endpoint", "10.0.0.100:8443")]).ha_vip
+    assert parse_pairs([("ha_vip", "10.0.0.100"), ("control_plane_endpoint", "10.0.0.100:6443")]).ha_vip
+
+
+def test_a_vip_on_another_port_than_the_api_servers_is_refused_by_query_and_by_flag() -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import app
+
+    # kube-vip in ARP mode forwards nothing and takes its lease through 127.0.0.1:port (pkg/manager/manager.go New):
+    # on VIP:8443 neither kubeadm init's first call through admin.conf nor kube-vip's lease would find an API server.
+    reason = "10.0.0.100:8443 has a port other than 6443, which ha_vip cannot serve: the API servers listen on 6443"
+    answer = TestClient(app).get("/kubernetes-init", params={"ha_vip": "10.0.0.100", "control_plane_endpoint": "10.0.0.100:8443"})
+    assert answer.status_code == 400
+    refusal = run_bash(answer.text)
+    assert refusal.returncode == 1 and f"kubeinit: control_plane_endpoint: {reason}" in refusal.stderr
+    result = run_bash(render_script(ha_vip="10.0.0.100"), "control-plane-endpoint=10.0.0.100:8443", "dry-run")
+    assert result.returncode == 1
+    assert f"kubeinit: control-plane-endpoint: {reason}" in result.stderr
+    assert run_bash(render_script(ha_vip="10.0.0.100"), "control-plane-endpoint=10.0.0.100:6443", "dry-run").returncode == 0
 
 
 @pytest.mark.parametrize("value", ["lb.example.com:99999", "LB.example.com", "10.0.0.1:", "https://lb"])
