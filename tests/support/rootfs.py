@@ -439,6 +439,20 @@ esac""",
     "swapoff": """if [ "$1" = -a ]; then h=$(head -n1 /proc/swaps); printf '%s\\n' "$h" 2>/dev/null >/proc/swaps || true; fi""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
+    # crictl: a container runs for each static pod manifest (the kubelet's), named after its file, in kube-system.
+    # 'ps -q' prints their truncated IDs (13 characters) filtered as cri-tools' cmd/crictl/container.go
+    # (listContainers) filters: --name and --namespace are unanchored regular expressions. 'stop ID' prints the ID
+    # (StopContainer) and records "ID NAME" in {STATE}/crictl-stopped; the kubelet starts it again.
+    "crictl": f"""cid() {{ printf '%s' "$1" | sha256sum | cut -c1-13; }}
+name=; ns=; prev=; for a in "$@"; do case $prev in --name) name=$a ;; --namespace) ns=$a ;; esac; prev=$a; done
+case $1 in
+  ps) for f in /etc/kubernetes/manifests/*.yaml; do [ -f "$f" ] || continue; n=${{f##*/}}; n=${{n%.yaml}}
+      printf '%s\\n' "$n" | grep -Eq -- "${{name:-.}}" && printf 'kube-system\\n' | grep -Eq -- "${{ns:-.}}" && cid "$n"; done; exit 0 ;;
+  stop) shift; mkdir -p {STATE}; for id in "$@"; do found=
+      for f in /etc/kubernetes/manifests/*.yaml; do n=${{f##*/}}; n=${{n%.yaml}}; [ "$(cid "$n")" = "$id" ] && found=$n; done
+      [ -n "$found" ] || {{ echo "FATA[0000] stopping the container \\"$id\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"$id\\": not found" >&2; exit 1; }}
+      echo "$id $found" >>{STATE}/crictl-stopped; echo "$id"; done ;;
+esac""",
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
     "kubeadm": KUBEADM,
     "kubectl": KUBECTL,
