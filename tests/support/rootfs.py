@@ -348,10 +348,29 @@ case "$*" in
     case "$*" in *unschedulable*) [ ! -e $C/cordoned.$node ] || echo true ;; *"-o name"*) echo "node/$node" ;; esac ;;
   *"get configmap kubeadm-config"*) up || refused; [ -s $C/version ] || {{ echo 'Error from server (NotFound): configmaps "kubeadm-config" not found' >&2; exit 1; }}
     printf 'apiServer: {{}}\\napiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: %s\\n' "$(cat $C/version)" ;;
-  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"; echo "node/$node drained" ;;
+  # A drain of a node whose kubelet is gone never finishes (kubernetes/kubernetes#85577): no kubelet deletes its
+  # pods, and kubectl's waitForDelete (k8s.io/kubectl pkg/drain/drain.go) waits for them until --timeout (here as
+  # if it had passed), unless --skip-wait-for-delete-timeout skips pods deleted longer ago (shouldSkipPod).
+  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"
+    ready=$(nodes | awk -v n="$node" '$1 == n {{print $3}}')
+    if [ "$ready" != True ]; then pod=coredns-7c65d6cfc9-x5k2p
+      case " $* " in
+        *" --skip-wait-for-delete-timeout="[1-9]*) echo "pod/$pod deleted"
+          skip=$(printf '%s\\n' "$@" | sed -n 's/^--skip-wait-for-delete-timeout=//p')
+          echo "pod \\"$pod\\" has DeletionTimestamp older than $skip seconds, skipping" ;;
+        *" --timeout="*) echo "evicting pod kube-system/$pod"
+          echo "error: unable to drain node \\"$node\\" due to error: error when waiting for pod \\"$pod\\" in namespace \\"kube-system\\" to terminate: context deadline exceeded, continuing command..." >&2
+          printf 'There are pending nodes to be drained:\\n %s\\n' "$node" >&2
+          echo "error: error when waiting for pod \\"$pod\\" in namespace \\"kube-system\\" to terminate: context deadline exceeded" >&2; exit 1 ;;
+        *) echo "evicting pod kube-system/$pod"; exec sleep 86400 ;;
+      esac
+    fi
+    echo "node/$node drained" ;;
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
-  "delete node "*) up || refused; n=$3; awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
-  *"etcdctl"*"member list"*) nodes | while read -r n r ready v; do [ "$r" = control-plane ] || continue
+  "delete node "*) up || refused; n=$3  # the Node object only: a control plane's etcd member stays (etcd-kept)
+    nodes | awk -v n="$n" '$1 == n && $2 == "control-plane"' >>$C/etcd-kept
+    awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
+  *"etcdctl"*"member list"*) {{ nodes; cat $C/etcd-kept 2>/dev/null; }} | while read -r n r ready v; do [ "$r" = control-plane ] || continue
       id=$(member "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://{ADDRESS}:2380, https://{ADDRESS}:2379, false"; done ;;
   *"etcdctl"*"member remove"*) eval "id=\\${{$#}}"; echo "$id" >>$C/etcd-removed; echo "Member $id removed from cluster ef37ad9dc622a7c4" ;;
   *"get pods -l name=weave-net"*) nodes | while read -r n r ready v; do echo "weave-net-$(member "$n" | cut -c12-16) $n"; done ;;
