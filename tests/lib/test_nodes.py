@@ -48,7 +48,10 @@ def test_a_worker_is_drained_deleted_and_its_weave_range_reclaimed(tmp_path: Pat
         "kubectl delete node worker1",
         "kubectl -n kube-system exec weave-net-",
     ]) == []
-    assert commands[-1].endswith("-c weave -- /home/weave/weave --local rmpeer worker1")
+    # Weave's reclaim daemon gives the range back on exactly one peer; a second rmpeer could double it
+    assert commands[-1].endswith("-c weave -- /home/weave/weave --local status ipam")
+    assert not [c for c in commands if "rmpeer" in c]
+    assert "Weave: worker1's address range went back to the remaining peers" in result.stderr
     assert not [c for c in commands if "etcdctl" in c]
     assert "worker1" not in host.read(f"{CLUSTER}/nodes")
     assert "'reset yes'" in result.stderr

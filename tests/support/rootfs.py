@@ -369,12 +369,17 @@ case "$*" in
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
   "delete node "*) up || refused; n=$3  # the Node object only: a control plane's etcd member stays (etcd-kept)
     nodes | awk -v n="$n" '$1 == n && $2 == "control-plane"' >>$C/etcd-kept
+    nodes | awk -v n="$n" '$1 != n && $3 == "True" {{f = 1}} END {{exit f}}' && echo "$n" >>$C/weave-unreclaimed  # no peer left to reclaim
     awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
   *"etcdctl"*"member list"*) {{ nodes; cat $C/etcd-kept 2>/dev/null; }} | while read -r n r ready v; do [ "$r" = control-plane ] || continue
       id=$(member "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://{ADDRESS}:2380, https://{ADDRESS}:2379, false"; done ;;
   *"etcdctl"*"member remove"*) eval "id=\\${{$#}}"; echo "$id" >>$C/etcd-removed; echo "Member $id removed from cluster ef37ad9dc622a7c4" ;;
   *"get pods -l name=weave-net"*) nodes | while read -r n r ready v; do echo "weave-net-$(member "$n" | cut -c12-16) $n"; done ;;
   *"--local rmpeer"*) eval "peer=\\${{$#}}"; echo "65536 IPs taken over from $peer" ;;
+  # weave status ipam (site/tasks/ipam/troubleshooting-ipam.md): a peer per node, and a deleted node's peer while
+  # no remaining peer's reclaim daemon (kube-utils -run-reclaim-daemon) has taken its range back (weave-unreclaimed).
+  *"--local status ipam"*) {{ nodes | awk '{{print $1}}'; cat $C/weave-unreclaimed 2>/dev/null; }} |
+    while read -r n; do printf '%s(%s)                     65536 IPs (25.0%% of total)\\n' "$(member "$n" | sed 's/../&:/g; s/:$//' | cut -c1-17)" "$n"; done ;;
   *"wait"*) echo "node/$self condition met" ;;
 esac
 """
