@@ -96,6 +96,20 @@ def test_removals_that_would_break_the_cluster_are_refused_before_any_change(tmp
 
 @pytest.mark.rootfs
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_the_quorum_guard_asks_etcd_not_the_nodes_ready(tmp_path: Path) -> None:
+    # cp2's Node says Ready, but its etcd member does not answer (etcdctl endpoint health): removing cp3 would leave
+    # one healthy member of two, and etcd's own mayRemoveMember refuses that.
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "cp2 control-plane True v1.36.3", "cp3 control-plane True v1.36.3")
+    host.write(f"{CLUSTER}/etcd-unhealthy", "cp2\n")
+    result = remove(host, "cp3")
+    assert result.returncode == 1
+    assert "removing cp3 leaves 2 etcd members of which only 1 healthy, under the majority of 2" in result.stderr
+    assert "cp3" in host.read(f"{CLUSTER}/nodes") and not host.exists(f"{CLUSTER}/etcd-removed")
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
 def test_the_last_control_plane_is_never_removed(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     here = host.read(f"{CLUSTER}/nodes").split()[0]

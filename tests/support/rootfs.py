@@ -334,6 +334,7 @@ up() {{ [ "$(cat $C/up 2>/dev/null || echo up)" = up ] && {{ [ ! -e $C/up ] || [
 nodes() {{ if [ -s $C/nodes ]; then cat $C/nodes; else echo "$self control-plane True"; fi; }}
 kubelet() {{ if [ "$1" = "$self" ] || [ -z "$2" ]; then v=$(pv kubelet); echo "v${{v%%-*}}"; else echo "$2"; fi; }}
 member() {{ printf '%s' "$1" | cksum | awk '{{printf "%08x%08x", $1, $1 % 65521 * $2}}'; }}
+addr() {{ if [ "$1" = "$self" ]; then echo {ADDRESS}; else printf '%s' "$1" | cksum | awk '{{printf "10.0.%d.%d", $1 % 200 + 1, int($1 / 200) % 250 + 1}}'; fi; }}
 node=; prev=; for a in "$@"; do case $prev in node|drain|uncordon|cordon) node=$a ;; esac; prev=$a; done
 case "$*" in
   *"kubelet.conf"*"get --raw /version"*) [ -s $C/version ] || refused
@@ -372,7 +373,15 @@ case "$*" in
     nodes | awk -v n="$n" '$1 != n && $3 == "True" {{f = 1}} END {{exit f}}' && echo "$n" >>$C/weave-unreclaimed  # no peer left to reclaim
     awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
   *"etcdctl"*"member list"*) {{ nodes; cat $C/etcd-kept 2>/dev/null; }} | while read -r n r ready v; do [ "$r" = control-plane ] || continue
-      id=$(member "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://{ADDRESS}:2380, https://{ADDRESS}:2379, false"; done ;;
+      id=$(member "$n"); a=$(addr "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://$a:2380, https://$a:2379, false"; done ;;
+  # endpoint health --cluster (etcdctl ctlv3/command/ep_command.go epHealthCommandFunc, printer_simple.go EndpointHealth):
+  # healthy members on stdout, unhealthy ones on stderr, then "Error: unhealthy cluster" and exit 1. A member is
+  # healthy when its node is Ready and not listed in etcd-unhealthy.
+  *"etcdctl"*"endpoint health"*) bad=0; {{ nodes; cat $C/etcd-kept 2>/dev/null; }} | {{ while read -r n r ready v; do [ "$r" = control-plane ] || continue
+      grep -qx "$(member "$n")" $C/etcd-removed 2>/dev/null && continue
+      if [ "$ready" = True ] && ! grep -qx "$n" $C/etcd-unhealthy 2>/dev/null; then echo "https://$(addr "$n"):2379 is healthy: successfully committed proposal: took = 2.417ms"
+      else echo "https://$(addr "$n"):2379 is unhealthy: failed to commit proposal: context deadline exceeded" >&2; bad=1; fi; done
+      [ "$bad" = 0 ] || {{ echo "Error: unhealthy cluster" >&2; exit 1; }}; }} ;;
   *"etcdctl"*"member remove"*) eval "id=\\${{$#}}"; echo "$id" >>$C/etcd-removed; echo "Member $id removed from cluster ef37ad9dc622a7c4" ;;
   *"get pods -l name=weave-net"*) nodes | while read -r n r ready v; do echo "weave-net-$(member "$n" | cut -c12-16) $n"; done ;;
   *"--local rmpeer"*) eval "peer=\\${{$#}}"; echo "65536 IPs taken over from $peer" ;;
