@@ -43,6 +43,12 @@ PROXY_PASSWORD_REFUSED = ("carries a password: a proxy password never goes in a 
                           "give the user only, http://USER@HOST:PORT, and the password in a file on the host: "
                           "proxy-password-file=PATH (the password on its first line; chmod 600 PATH)")
 PROXY_PASSWORD_USER = "needs http_proxy with the user it belongs to: http://USER@HOST:PORT"
+# With ha_vip the endpoint's port is the API servers' own: kube-vip in ARP mode only adds the address and forwards
+# nothing, and it takes its lease through kubernetes:PORT, i.e. 127.0.0.1:PORT (hostAliases; kube-vip's
+# pkg/manager/manager.go New, k8s.NewRestConfig(adminConfigPath, false, fmt.Sprintf("kubernetes:%v", config.Port))).
+HA_VIP_PORT = ("has a port other than 6443, which ha_vip cannot serve: the API servers listen on 6443 and kube-vip "
+               "(ARP mode) forwards nothing; give ha_vip's address alone or with :6443, or leave ha_vip out and put "
+               "a load balancer at control_plane_endpoint")
 
 
 def has_password(url: str) -> bool:
@@ -238,7 +244,8 @@ class Options(BaseModel):
         group="Addresses and HA", label="Control-plane endpoint", advanced=True,
     )
     ha_vip: Annotated[str | None, OPTIONAL_IPV4] = _opt(None, "Virtual IPv4 address for the API servers when there is no load balancer: kube-vip runs as a static "
-        "pod on each control-plane host (ARP mode) and the address becomes the control-plane endpoint.",
+        "pod on each control-plane host (ARP mode) and the address becomes the control-plane endpoint, on the API servers' "
+        "port 6443 (kube-vip forwards no other port).",
         group="Addresses and HA", label="Virtual IP for the API servers", advanced=True,
     )
     control_plane_taint: Annotated[bool, BOOL] = _opt(False, "Keep the control-plane taint, so that only system pods run on control-plane hosts. Off by "
@@ -306,7 +313,9 @@ class Options(BaseModel):
                 raise OptionError([("nodelocal_address", f"{local} lies inside {name} {network}")])
         if self.ha_vip and self.control_plane_endpoint and self.control_plane_endpoint.split(":")[0] != self.ha_vip:
             raise OptionError([("control_plane_endpoint", f"{self.control_plane_endpoint} is not ha_vip's address "
-                                f"{self.ha_vip}: leave it out, or give {self.ha_vip}[:PORT]")])
+                                f"{self.ha_vip}: leave it out, or give {self.ha_vip}[:6443]")])
+        if self.ha_vip and self.control_plane_endpoint and self.control_plane_endpoint.partition(":")[2] not in ("", "6443"):
+            raise OptionError([("control_plane_endpoint", f"{self.control_plane_endpoint} {HA_VIP_PORT}")])
         if self.proxy_password_file and "@" not in (self.http_proxy or ""):
             raise OptionError([("proxy_password_file", PROXY_PASSWORD_USER)])
         return self

@@ -15,7 +15,7 @@ import jinja2
 from app import __version__
 from app.http.caching import sha256_hex
 from app.lru import LRU
-from app.params import ACTIONS, DOMAIN_RE, IPV4_RE, JOIN_FLAGS, NAMES, PROXY_PASSWORD_REFUSED, PROXY_PASSWORD_USER, Options, canonical_query, describe, flag, grouped, text
+from app.params import ACTIONS, DOMAIN_RE, HA_VIP_PORT, IPV4_RE, JOIN_FLAGS, NAMES, PROXY_PASSWORD_REFUSED, PROXY_PASSWORD_USER, Options, canonical_query, describe, flag, grouped, text
 from app.settings import Settings, get_settings
 from app.signing import signer
 
@@ -76,6 +76,7 @@ def context(options: Options, base_url: str, settings: Settings) -> dict[str, An
         "domain_pattern": DOMAIN_RE,
         "proxy_password_refused": PROXY_PASSWORD_REFUSED,
         "proxy_password_user": PROXY_PASSWORD_USER,
+        "ha_vip_port": HA_VIP_PORT,
         "settings": settings,
         "signed": settings.signing_key is not None,
     }

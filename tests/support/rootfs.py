@@ -403,6 +403,7 @@ up() {{ [ "$(cat $C/up 2>/dev/null || echo up)" = up ] && {{ [ ! -e $C/up ] || [
 nodes() {{ if [ -s $C/nodes ]; then cat $C/nodes; else echo "$self control-plane True"; fi; }}
 kubelet() {{ if [ "$1" = "$self" ] || [ -z "$2" ]; then v=$(pv kubelet); echo "v${{v%%-*}}"; else echo "$2"; fi; }}
 member() {{ printf '%s' "$1" | cksum | awk '{{printf "%08x%08x", $1, $1 % 65521 * $2}}'; }}
+addr() {{ if [ "$1" = "$self" ]; then echo {ADDRESS}; else printf '%s' "$1" | cksum | awk '{{printf "10.0.%d.%d", $1 % 200 + 1, int($1 / 200) % 250 + 1}}'; fi; }}
 node=; prev=; for a in "$@"; do case $prev in node|drain|uncordon|cordon) node=$a ;; esac; prev=$a; done
 case "$*" in
   *"kubelet.conf"*"get --raw /version"*) [ -s $C/version ] || refused
@@ -417,16 +418,48 @@ case "$*" in
     case "$*" in *unschedulable*) [ ! -e $C/cordoned.$node ] || echo true ;; *"-o name"*) echo "node/$node" ;; esac ;;
   *"get configmap kubeadm-config"*) up || refused; [ -s $C/version ] || {{ echo 'Error from server (NotFound): configmaps "kubeadm-config" not found' >&2; exit 1; }}
     printf 'apiServer: {{}}\\napiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: %s\\n' "$(cat $C/version)" ;;
-  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"; echo "node/$node drained" ;;
+  # A drain of a node whose kubelet is gone never finishes (kubernetes/kubernetes#85577): no kubelet deletes its
+  # pods, and kubectl's waitForDelete (k8s.io/kubectl pkg/drain/drain.go) waits for them until --timeout (here as
+  # if it had passed), unless --skip-wait-for-delete-timeout skips pods deleted longer ago (shouldSkipPod).
+  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"
+    ready=$(nodes | awk -v n="$node" '$1 == n {{print $3}}')
+    if [ "$ready" != True ]; then pod=coredns-7c65d6cfc9-x5k2p
+      case " $* " in
+        *" --skip-wait-for-delete-timeout="[1-9]*) echo "pod/$pod deleted"
+          skip=$(printf '%s\\n' "$@" | sed -n 's/^--skip-wait-for-delete-timeout=//p')
+          echo "pod \\"$pod\\" has DeletionTimestamp older than $skip seconds, skipping" ;;
+        *" --timeout="*) echo "evicting pod kube-system/$pod"
+          echo "error: unable to drain node \\"$node\\" due to error: error when waiting for pod \\"$pod\\" in namespace \\"kube-system\\" to terminate: context deadline exceeded, continuing command..." >&2
+          printf 'There are pending nodes to be drained:\\n %s\\n' "$node" >&2
+          echo "error: error when waiting for pod \\"$pod\\" in namespace \\"kube-system\\" to terminate: context deadline exceeded" >&2; exit 1 ;;
+        *) echo "evicting pod kube-system/$pod"; exec sleep 86400 ;;
+      esac
+    fi
+    echo "node/$node drained" ;;
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
-  "delete node "*) up || refused; n=$3; awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
+  "delete node "*) up || refused; n=$3  # the Node object only: a control plane's etcd member stays (etcd-kept)
+    nodes | awk -v n="$n" '$1 == n && $2 == "control-plane"' >>$C/etcd-kept
+    nodes | awk -v n="$n" '$1 != n && $3 == "True" {{f = 1}} END {{exit f}}' && echo "$n" >>$C/weave-unreclaimed  # no peer left to reclaim
+    awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
   *"exec etcd-"*" -- etcdctl "*"snapshot save"*|*"exec etcd-"*" -- etcdutl "*) up || refused
     while [ "$1" != -- ]; do shift; done; shift; t=$1; while [ "$1" != snapshot ]; do shift; done; etcd_tool "$t" "$@" ;;
-  *"etcdctl"*"member list"*) nodes | while read -r n r ready v; do [ "$r" = control-plane ] || continue
-      id=$(member "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://{ADDRESS}:2380, https://{ADDRESS}:2379, false"; done ;;
+  *"etcdctl"*"member list"*) {{ nodes; cat $C/etcd-kept 2>/dev/null; }} | while read -r n r ready v; do [ "$r" = control-plane ] || continue
+      id=$(member "$n"); a=$(addr "$n"); grep -qx "$id" $C/etcd-removed 2>/dev/null || echo "$id, started, $n, https://$a:2380, https://$a:2379, false"; done ;;
+  # endpoint health --cluster (etcdctl ctlv3/command/ep_command.go epHealthCommandFunc, printer_simple.go EndpointHealth):
+  # healthy members on stdout, unhealthy ones on stderr, then "Error: unhealthy cluster" and exit 1. A member is
+  # healthy when its node is Ready and not listed in etcd-unhealthy.
+  *"etcdctl"*"endpoint health"*) bad=0; {{ nodes; cat $C/etcd-kept 2>/dev/null; }} | {{ while read -r n r ready v; do [ "$r" = control-plane ] || continue
+      grep -qx "$(member "$n")" $C/etcd-removed 2>/dev/null && continue
+      if [ "$ready" = True ] && ! grep -qx "$n" $C/etcd-unhealthy 2>/dev/null; then echo "https://$(addr "$n"):2379 is healthy: successfully committed proposal: took = 2.417ms"
+      else echo "https://$(addr "$n"):2379 is unhealthy: failed to commit proposal: context deadline exceeded" >&2; bad=1; fi; done
+      [ "$bad" = 0 ] || {{ echo "Error: unhealthy cluster" >&2; exit 1; }}; }} ;;
   *"etcdctl"*"member remove"*) eval "id=\\${{$#}}"; echo "$id" >>$C/etcd-removed; echo "Member $id removed from cluster ef37ad9dc622a7c4" ;;
   *"get pods -l name=weave-net"*) nodes | while read -r n r ready v; do echo "weave-net-$(member "$n" | cut -c12-16) $n"; done ;;
   *"--local rmpeer"*) eval "peer=\\${{$#}}"; echo "65536 IPs taken over from $peer" ;;
+  # weave status ipam (site/tasks/ipam/troubleshooting-ipam.md): a peer per node, and a deleted node's peer while
+  # no remaining peer's reclaim daemon (kube-utils -run-reclaim-daemon) has taken its range back (weave-unreclaimed).
+  *"--local status ipam"*) {{ nodes | awk '{{print $1}}'; cat $C/weave-unreclaimed 2>/dev/null; }} |
+    while read -r n; do printf '%s(%s)                     65536 IPs (25.0%% of total)\\n' "$(member "$n" | sed 's/../&:/g; s/:$//' | cut -c1-17)" "$n"; done ;;
   *"wait"*) echo "node/$self condition met" ;;
 esac
 """
@@ -514,6 +547,20 @@ esac""",
 mkdir -p /etc/pki/ca-trust/extracted/pem; cat /etc/pki/ca-trust/source/anchors/* >/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem 2>/dev/null || true""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
+    # crictl: a container runs for each static pod manifest (the kubelet's), named after its file, in kube-system.
+    # 'ps -q' prints their truncated IDs (13 characters) filtered as cri-tools' cmd/crictl/container.go
+    # (listContainers) filters: --name and --namespace are unanchored regular expressions. 'stop ID' prints the ID
+    # (StopContainer) and records "ID NAME" in {STATE}/crictl-stopped; the kubelet starts it again.
+    "crictl": f"""cid() {{ printf '%s' "$1" | sha256sum | cut -c1-13; }}
+name=; ns=; prev=; for a in "$@"; do case $prev in --name) name=$a ;; --namespace) ns=$a ;; esac; prev=$a; done
+case $1 in
+  ps) for f in /etc/kubernetes/manifests/*.yaml; do [ -f "$f" ] || continue; n=${{f##*/}}; n=${{n%.yaml}}
+      printf '%s\\n' "$n" | grep -Eq -- "${{name:-.}}" && printf 'kube-system\\n' | grep -Eq -- "${{ns:-.}}" && cid "$n"; done; exit 0 ;;
+  stop) shift; mkdir -p {STATE}; for id in "$@"; do found=
+      for f in /etc/kubernetes/manifests/*.yaml; do n=${{f##*/}}; n=${{n%.yaml}}; [ "$(cid "$n")" = "$id" ] && found=$n; done
+      [ -n "$found" ] || {{ echo "FATA[0000] stopping the container \\"$id\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"$id\\": not found" >&2; exit 1; }}
+      echo "$id $found" >>{STATE}/crictl-stopped; echo "$id"; done ;;
+esac""",
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
     "kubeadm": KUBEADM,
     "kubectl": KUBECTL,
