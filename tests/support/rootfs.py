@@ -236,6 +236,11 @@ self=$(uname -n | tr 'A-Z' 'a-z')
 # kubeadm: the subcommands the scripts run, with the outputs and refusals of the real tool.
 KUBEADM = _SH_COMMON + f"""kv=$(pv kubeadm); kv=v${{kv%%-*}}
 cfg=; prev=; for a in "$@"; do [ "$prev" = --config ] && cfg=$a; prev=$a; done
+# A renewal gives admin.conf a new client certificate: 'certs renew all', and 'upgrade apply' / 'upgrade node'
+# on a control plane, which renew the certificates and the kubeconfigs by default (--certificate-renewal=true;
+# kubeadm-certs.md "Automatic certificate renewal"; cmd/kubeadm/app/phases/upgrade/staticpods.go renewCertsByComponent).
+renew_admin() {{ [ -e /etc/kubernetes/admin.conf ] || return 0; n=$(cat $C/admin-serial 2>/dev/null || echo 0); n=$((n + 1)); echo $n >$C/admin-serial
+  printf 'apiVersion: v1\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: renewed-%s\n' "$n" >/etc/kubernetes/admin.conf; }}
 case "$1 $2" in
   "init phase")
     echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
@@ -285,7 +290,7 @@ case "$1 $2" in
 {fixture("kubeadm-certs-check-expiration.txt")}KUBEADM_CERTS
     ;;
   "certs renew")
-    echo 364d >$C/residual
+    echo 364d >$C/residual; renew_admin
     echo "[renew] Reading configuration from the cluster..."
     echo "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself renewed"
     echo "certificate for serving the Kubernetes API renewed"
@@ -311,20 +316,22 @@ case "$1 $2" in
     if [ "${{wm#*.}}" -gt $((${{cm#*.}} + 1)) ]; then
       printf '[upgrade/version] FATAL: Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a time\\n' "$want" >&2; exit 1
     fi
-    echo "$want" >$C/version
+    echo "$want" >$C/version; renew_admin
     echo "[upgrade] Backing up kubelet config file to /etc/kubernetes/tmp/kubeadm-kubelet-config.yaml"
     echo "[upgrade] SUCCESS! A control plane node of your cluster was upgraded to \\"$want\\"." ;;
   "upgrade node")
     [ -e /etc/kubernetes/kubelet.conf ] || {{ echo "couldn't create a Kubernetes client from file \\"/etc/kubernetes/kubelet.conf\\"" >&2; exit 1; }}
+    [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || renew_admin
     echo "[upgrade] The configuration for this node was successfully upgraded!" ;;
   "version -o") [ "$kv" != v ] || exit 127; echo "$kv" ;;
   # 'config images list': one image a line, from the repository given (kubeadm's images.GetControlPlaneImages:
-  # CoreDNS keeps its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion).
+  # CoreDNS keeps its coredns/ path only on registry.k8s.io; the pause tag is constants.PauseVersion, which releases
+# raise: {CLUSTER}/pause "vX.Y TAG" lines give a minor's kubeadm another than 3.10.1).
   "config images") r=registry.k8s.io; v=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
     [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
     dns=$r/coredns; [ "$r" != registry.k8s.io ] || dns=$r/coredns/coredns
     printf '%s\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
-      "$dns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0" ;;
+      "$dns:v1.13.1" "$r/pause:$(awk -v m="${{v%.*}}" '$1 == m {{t = $2}} END {{print t ? t : "3.10.1"}}' $C/pause 2>/dev/null || echo 3.10.1)" "$r/etcd:3.6.6-0" ;;
 esac
 """
 # kubectl: the reads and writes the scripts make, answered from the stubbed cluster with kubectl's
@@ -359,16 +366,55 @@ case "$*" in
   *"wait"*) echo "node/$self condition met" ;;
 esac
 """
+# crictl: the containers the kubelet runs. Static pods run while their manifest is in /etc/kubernetes/manifests (the
+# kubelet stops them once it is gone); {CLUSTER}/containers adds workload containers, "NAME NAMESPACE" a line.
+# As cri-tools' cmd/crictl/container.go (ListContainers, filterContainersList) decides: 'ps' lists running
+# containers (-a all), --name is an unanchored regular expression (regexp.MatchString) on the container's name,
+# --label KEY=VALUE goes to the runtime's label selector (io.kubernetes.pod.namespace is the pod's namespace),
+# -q prints the IDs only. {CLUSTER}/crictl-down: the runtime does not answer, and crictl exits 1 with
+# logrus.Fatal's line for the failed connection (cmd/crictl/main.go, getRuntimeService).
+CRICTL = _SH_COMMON + """if [ -e $C/crictl-down ]; then
+  echo 'time="2026-12-07T19:20:00Z" level=fatal msg="validate service connection: validate CRI v1 runtime API for endpoint \\"unix:///run/containerd/containerd.sock\\": rpc error: code = Unavailable desc = connection error: desc = \\"transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused\\""' >&2
+  exit 1
+fi
+[ "$1" = ps ] || exit 0; shift
+quiet=0 name= namespace=; while [ $# -gt 0 ]; do case $1 in -q|--quiet) quiet=1 ;; -a|--all) ;;
+  --name) name=$2; shift ;; --name=*) name=${1#*=} ;;
+  --label) case $2 in io.kubernetes.pod.namespace=*) namespace=${2#*=} ;; esac; shift ;; esac; shift; done
+{ for m in kube-apiserver kube-controller-manager kube-scheduler etcd; do [ ! -e /etc/kubernetes/manifests/$m.yaml ] || echo "$m kube-system"; done
+  cat $C/containers 2>/dev/null; } | { [ "$quiet" = 1 ] || echo "CONTAINER       IMAGE      STATE     NAME      ATTEMPT   POD                NAMESPACE"; while read -r n ns; do
+  [ -z "$namespace" ] || [ "$ns" = "$namespace" ] || continue
+  [ -z "$name" ] || printf '%s\\n' "$n" | grep -Eq -- "$name" || continue
+  id=$(printf '%s' "$n" | cksum | awk '{printf "%013x", $1 * 7919}')
+  if [ "$quiet" = 1 ]; then echo "$id"; else printf '%s   %s   Running   %s   0   %s-%s   %s\\n' "$id" sha256:0 "$n" "$n" "$self" "$ns"; fi
+done; }
+"""
 DEFAULT_BEHAVIOUR = {
     # Installs record "name version"; kube packages take the newest patch of the repository's minor; the rest
     # the newest version the repository offers ("name=GLOB" one matching GLOB), as apt-get answers otherwise.
     "apt-get": f"""{_APT_LOCK}
 {_REPO_FUNCS}
-[ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ] || exit 0
 minor=$(sed -n 's|.*/core:/stable:/v\\([0-9.]*\\)/.*|\\1|p' /etc/apt/sources.list.d/kubernetes.list 2>/dev/null)
+# update: a keyring holding the expired pkgs.k8s.io key (re-issued, kubernetes/release#3818) fails as apt does:
+# the invalid signature warned, the repository refused as unsigned, exit 100 (apt-pkg/acquire-item.cc).
+if [ "$1 $2" = "update -q" ] || [ "$1" = update ]; then
+  if grep -qs EXPIRED /etc/apt/keyrings/kubernetes-apt-keyring.gpg && [ -n "$minor" ]; then
+    r="https://pkgs.k8s.io/core:/stable:/v$minor/deb  InRelease"
+    echo "W: GPG error: $r: The following signatures were invalid: EXPKEYSIG 234654DA9A296436 isv:kubernetes OBS Project <isv:kubernetes@build.opensuse.org>" >&2
+    echo "E: The repository '$r' is not signed." >&2
+    echo "N: Updating from such a repository can't be done securely, and is therefore disabled by default." >&2
+    exit 100
+  fi
+  exit 0
+fi
+[ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ] || exit 0
 for a in "$@"; do case $a in -*|install) ;;
 kube*=*) v=${{a#*=}}; installed "${{a%%=*}}" "${{v%\\*}}1.1" ;;
-kube*) installed "$a" "$minor.3-1.1" ;;
+kube*) # an apt pin (apt_preferences(5) "Pin: version GLOB") keeps the candidate at the pinned version: apt says so, exit 0
+  pin=$(awk -v p="$a" '/^Package:/ {{m = ($2 == p)}} m && /^Pin: version/ {{print $3; exit}}' /etc/apt/preferences.d/* 2>/dev/null)
+  have=$(awk -v p="$a" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
+  if [ -n "$pin" ] && [ -n "$have" ]; then case $have in $pin) echo "$a is already the newest version ($have)."; continue ;; esac; fi
+  installed "$a" "$minor.3-1.1" ;;
 *=*) n=${{a%%=*}}; want=${{a#*=}}; v=$(offered "$n" '*') || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
   v=$(offered "$n" "$want") || {{ echo "E: Version '$want' for '$n' was not found" >&2; exit 100; }}; installed "$n" "$v" ;;
 containerd*) v=$(offered "$a" '*') || {{ echo "E: Unable to locate package $a" >&2; exit 100; }}; installed "$a" "$v" ;;
@@ -442,6 +488,7 @@ esac""",
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
     "kubeadm": KUBEADM,
     "kubectl": KUBECTL,
+    "crictl": CRICTL,
     # dpkg -i records each real .deb's Package and Version (read with the real dpkg-deb, which fails
     # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
     "dpkg": f"""case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
