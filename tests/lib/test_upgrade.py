@@ -103,6 +103,24 @@ def test_containerd_pins_the_new_kubeadms_pause_image(tmp_path: Path) -> None:
     assert "sandbox = 'registry.k8s.io/pause:3.11'" in host.read("/etc/containerd/config.toml")
 
 
+@pytest.mark.parametrize(("blocking", "cause"), [
+    ("pdb default/web-0", "a PodDisruptionBudget allows no disruption of default/web-0"),
+    ("bare default/debug", "no controller owns default/debug (bare pods"),
+], ids=["pdb", "bare-pod"])
+def test_a_drain_that_cannot_finish_names_the_pods_and_uncordons(tmp_path: Path, blocking: str, cause: str) -> None:
+    # the only node was left cordoned after kubeadm upgrade apply, and the error always blamed a PodDisruptionBudget
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    host.write(f"{CLUSTER}/blocking", blocking + "\n")
+    result = upgrade(host)
+    assert result.returncode == 1
+    assert f"kubectl drain {here} failed: {cause}" in result.stderr
+    assert not host.exists(f"{CLUSTER}/cordoned.{here}")
+    host.path(f"{CLUSTER}/blocking").unlink()
+    again = upgrade(host)
+    assert again.returncode == 0, again.stderr
+
+
 def test_the_other_control_planes_command_names_the_exact_patch_reached(tmp_path: Path) -> None:
     # kubernetes_version=1.37 would let a later control plane take a newer patch than this one
     host, _ = control_plane(tmp_path, pod_cidr="10.244.0.0/16")

@@ -355,7 +355,18 @@ case "$*" in
     case "$*" in *unschedulable*) [ ! -e $C/cordoned.$node ] || echo true ;; *"-o name"*) echo "node/$node" ;; esac ;;
   *"get configmap kubeadm-config"*) up || refused; [ -s $C/version ] || {{ echo 'Error from server (NotFound): configmaps "kubeadm-config" not found' >&2; exit 1; }}
     printf 'apiServer: {{}}\\napiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: %s\\n' "$(cat $C/version)" ;;
-  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"; echo "node/$node drained" ;;
+  # {CLUSTER}/blocking: "pdb NS/POD" (a PodDisruptionBudget allowing no disruption) or "bare NS/POD" (no controller), as
+  # kubectl's pkg/drain reports them: filters.go's fatal filter before any eviction; drain.go evictPods retries a 429
+  # every 5 s until --timeout (not waited here), then "global timeout reached".
+  "drain "*) up || refused; touch $C/cordoned.$node; echo "node/$node cordoned"
+    bare=$(awk '$1 == "bare" {{print $2}}' $C/blocking 2>/dev/null | paste -sd, | sed 's/,/, /g')
+    if [ -n "$bare" ]; then printf 'There are pending nodes to be drained:\n %s\nerror: cannot delete Pods that declare no controller (use --force to override): %s\n' "$node" "$bare" >&2; exit 1; fi
+    pdb=$(awk '$1 == "pdb" {{print $2}}' $C/blocking 2>/dev/null | head -n1)
+    if [ -n "$pdb" ]; then t=300s; for a in "$@"; do case $a in --timeout=*) t=${{a#*=}} ;; esac; done
+      echo "evicting pod ${{pdb%/*}}/${{pdb#*/}}"
+      printf 'error when evicting pods/"%s" -n "%s" (will retry after 5s): Cannot evict pod as it would violate the pod'"'"'s disruption budget.\n' "${{pdb#*/}}" "${{pdb%/*}}" >&2
+      printf 'There are pending nodes to be drained:\n %s\nerror: error when evicting pods/"%s" -n "%s": global timeout reached: %s\n' "$node" "${{pdb#*/}}" "${{pdb%/*}}" "$t" >&2; exit 1; fi
+    echo "node/$node drained" ;;
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
   "delete node "*) up || refused; n=$3; awk -v n="$n" '$1 != n' $C/nodes >$C/nodes.new; mv $C/nodes.new $C/nodes; echo "node \\"$n\\" deleted" ;;
   *"etcdctl"*"member list"*) nodes | while read -r n r ready v; do [ "$r" = control-plane ] || continue
