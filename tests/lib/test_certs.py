@@ -4,6 +4,7 @@ renew-certs action (kubeadm certs renew all, then the static control-plane pods 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ def test_renew_certs_renews_and_restarts_the_control_plane_pods(tmp_path: Path) 
     result = host.run(render_script(), "renew-certs")
     assert result.returncode == 0, result.stderr
     commands = since(host, start)
-    assert in_order(commands, ["kubeadm certs renew all", "crictl ps -q --name kube-apiserver",
-                               "crictl ps -q --name etcd", "kubectl get --raw=/readyz",
+    assert in_order(commands, ["kubeadm certs renew all", "crictl ps -q --name ^kube-apiserver$",
+                               "crictl ps -q --name ^etcd$", "kubectl get --raw=/readyz",
                                "kubeadm certs check-expiration"]) == []
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
         assert host.exists(f"/etc/kubernetes/manifests/{component}.yaml")  # back where the kubelet runs them
@@ -53,16 +54,61 @@ def test_renew_certs_renews_and_restarts_the_control_plane_pods(tmp_path: Path) 
 
 
 def test_renew_certs_waits_with_admin_conf_and_refreshes_root_kubeconfig(tmp_path: Path) -> None:
-    # root's ~/.kube/config holds the old (maybe expired) client certificate: the waits must not use it
+    # root's ~/.kube/config is the install's copy: after the renewal it holds the old client certificate,
+    # so the waits must not use it, and it follows admin.conf's renewal
     host, _ = control_plane(tmp_path)
-    host.write("/root/.kube/config", "stale: the old client certificate\n", mode=0o600)
+    old = host.read("/etc/kubernetes/admin.conf")
+    assert host.read("/root/.kube/config") == old
     host.behave("kubectl", 'printf \'%s\\n\' "${KUBECONFIG:-unset}" >>/var/lib/kubeinit-stubs/kubectl-kubeconfig\n'
                 + DEFAULT_BEHAVIOUR["kubectl"])
     result = host.run(render_script(), "renew-certs")
     assert result.returncode == 0, result.stderr
     used = set(host.read("/var/lib/kubeinit-stubs/kubectl-kubeconfig").split())
     assert used == {"/etc/kubernetes/admin.conf"}
+    assert host.read("/etc/kubernetes/admin.conf") != old  # kubeadm renewed its client certificate
     assert host.read("/root/.kube/config") == host.read("/etc/kubernetes/admin.conf")
+
+
+def test_renew_certs_keeps_a_root_kubeconfig_that_is_not_kubeinits(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    host.write("/root/.kube/config", "apiVersion: v1\nkind: Config\n# another cluster's\n", mode=0o600)
+    result = host.run(render_script(), "renew-certs")
+    assert result.returncode == 0, result.stderr
+    assert host.read("/root/.kube/config") == "apiVersion: v1\nkind: Config\n# another cluster's\n"
+    assert "/root/.kube/config: kept as it is" in result.stderr
+
+
+def test_renew_certs_waits_for_the_control_planes_own_containers_only(tmp_path: Path) -> None:
+    # crictl's --name is an unanchored regular expression across every namespace: a workload's etcd-backup
+    # container matched "etcd", the wait ran out and the run died with the control plane's manifests parked
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/containers", "etcd-backup default\nkube-scheduler-exporter monitoring\n")
+    start = len(host.calls())
+    began = time.monotonic()
+    result = host.run(render_script(), "renew-certs", timeout=200)
+    took = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    assert "crictl ps -q --name ^etcd$ --label io.kubernetes.pod.namespace=kube-system" in since(host, start)
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        assert host.exists(f"/etc/kubernetes/manifests/{component}.yaml")
+    assert took >= 20  # the manifests stay out the kubelet's fileCheckFrequency at least
+
+
+def test_a_failing_crictl_stops_the_restart_with_the_manifests_back(tmp_path: Path) -> None:
+    # crictl's error used to read as "stopped"; now it stops the run, which puts the manifests back first
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/crictl-down", "")
+    result = host.run(render_script(), "renew-certs")
+    assert result.returncode == 1
+    assert "cannot tell whether the kubelet stopped kube-apiserver: crictl ps failed" in result.stderr
+    assert "validate service connection" in result.stderr  # crictl's own reason
+    assert "run renew-certs again" in result.stderr
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        assert host.exists(f"/etc/kubernetes/manifests/{component}.yaml")
+    assert not host.exists("/etc/kubeinit/parked-manifests")
+    host.path(f"{CLUSTER}/crictl-down").unlink()
+    again = host.run(render_script(), "renew-certs")
+    assert again.returncode == 0, again.stderr
 
 
 def test_an_interrupted_restart_puts_the_manifests_back_on_the_next_run(tmp_path: Path) -> None:

@@ -29,10 +29,10 @@ def test_the_control_plane_upgrades_in_kubeadms_order_and_prints_each_workers_st
     here = host.read(f"{CLUSTER}/nodes").split()[0]
     assert in_order(since(host, start), [
         "kubectl --request-timeout=10s get --raw=/readyz",
-        "containerd --version",  # containerd first (its module brings what the target needs)
         "apt-mark unhold kubeadm",
         "apt-get install -y -q --no-install-recommends kubeadm",
         "apt-mark hold kubeadm",
+        "kubeadm config images list --kubernetes-version v1.37.3",  # containerd's sandbox image from the new kubeadm
         "kubeadm upgrade plan v1.37.3",
         "kubeadm upgrade apply v1.37.3 --yes",
         f"kubectl drain {here} --ignore-daemonsets --delete-emptydir-data",
@@ -52,6 +52,73 @@ def test_the_control_plane_upgrades_in_kubeadms_order_and_prints_each_workers_st
     assert "  3. here:     kubectl uncordon worker1" in result.stdout
     assert "renewed the control-plane certificates" in result.stderr
     assert not host.exists(f"{CLUSTER}/cordoned.{here}")
+
+
+def test_the_upgrade_refreshes_root_kubeconfig_and_reset_still_knows_it(tmp_path: Path) -> None:
+    # kubeadm upgrade apply renews admin.conf: root's copy went stale, and reset no longer took it for kubeinit's
+    host, _ = control_plane(tmp_path)
+    old = host.read("/etc/kubernetes/admin.conf")
+    result = upgrade(host)
+    assert result.returncode == 0, result.stderr
+    assert host.read("/etc/kubernetes/admin.conf") != old
+    assert host.read("/root/.kube/config") == host.read("/etc/kubernetes/admin.conf")
+    reset = host.run(render_script(kubernetes_version="1.37"), "reset", "yes")
+    assert reset.returncode == 0, reset.stderr
+    assert not host.exists("/root/.kube/config")
+
+
+def test_a_kubeadm_the_package_manager_kept_stops_the_upgrade_before_apply(tmp_path: Path) -> None:
+    # an apt pin keeps kubeadm at 1.36 (apt-get exits 0, "already the newest version"): the run used to end
+    # with exit 0 and the old version
+    host, _ = control_plane(tmp_path)
+    host.write("/etc/apt/preferences.d/kubernetes", "Package: kubeadm\nPin: version 1.36.*\nPin-Priority: 1001\n")
+    start = len(host.calls())
+    result = upgrade(host)
+    assert result.returncode == 1
+    assert ("upgrade: kubeadm is still v1.36.3 after its upgrade to 1.37: apt kept it: an apt pin "
+            "(see 'apt-cache policy kubeadm' and /etc/apt/preferences.d/)") in result.stderr
+    assert not [c for c in since(host, start) if c.startswith(("kubeadm upgrade", "kubectl drain"))]
+    assert host.read(f"{CLUSTER}/version") == "v1.36.3\n"
+
+
+def test_the_upgrade_fetches_the_reissued_pkgs_k8s_io_key(tmp_path: Path) -> None:
+    # the host kept the expired key: apt-get update refused the repository and the upgrade failed
+    host, _ = control_plane(tmp_path)
+    host.write("/etc/apt/keyrings/kubernetes-apt-keyring.gpg", "stub key EXPIRED in 2026\n")
+    result = upgrade(host)
+    assert result.returncode == 0, result.stderr
+    assert "EXPKEYSIG" not in result.stderr
+    assert "stub key for https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key" in host.read(
+        "/etc/apt/keyrings/kubernetes-apt-keyring.gpg")
+    assert host.read(f"{CLUSTER}/version") == "v1.37.3\n"
+
+
+def test_containerd_pins_the_new_kubeadms_pause_image(tmp_path: Path) -> None:
+    # containerd was configured before the new kubeadm was installed: its sandbox image stayed the old kubeadm's
+    host, _ = control_plane(tmp_path)
+    host.write(f"{CLUSTER}/pause", "v1.37 3.11\n")
+    assert "registry.k8s.io/pause:3.10.1" in host.read("/etc/containerd/config.toml")
+    result = upgrade(host)
+    assert result.returncode == 0, result.stderr
+    assert "sandbox = 'registry.k8s.io/pause:3.11'" in host.read("/etc/containerd/config.toml")
+
+
+@pytest.mark.parametrize(("blocking", "cause"), [
+    ("pdb default/web-0", "a PodDisruptionBudget allows no disruption of default/web-0"),
+    ("bare default/debug", "no controller owns default/debug (bare pods"),
+], ids=["pdb", "bare-pod"])
+def test_a_drain_that_cannot_finish_names_the_pods_and_uncordons(tmp_path: Path, blocking: str, cause: str) -> None:
+    # the only node was left cordoned after kubeadm upgrade apply, and the error always blamed a PodDisruptionBudget
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    host.write(f"{CLUSTER}/blocking", blocking + "\n")
+    result = upgrade(host)
+    assert result.returncode == 1
+    assert f"kubectl drain {here} failed: {cause}" in result.stderr
+    assert not host.exists(f"{CLUSTER}/cordoned.{here}")
+    host.path(f"{CLUSTER}/blocking").unlink()
+    again = upgrade(host)
+    assert again.returncode == 0, again.stderr
 
 
 def test_the_other_control_planes_command_names_the_exact_patch_reached(tmp_path: Path) -> None:

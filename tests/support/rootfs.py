@@ -261,14 +261,20 @@ static_pods() {{ mkdir -p /etc/kubernetes/manifests
 # images CONFIG ARGS: the control plane's images, one a line, for the --image-repository and --kubernetes-version
 # flags or CONFIG's imageRepository, dns.imageRepository and kubernetesVersion (cmd/kubeadm/app/images/images.go,
 # GetControlPlaneImages; GetDNSImage: CoreDNS is <dns.imageRepository or imageRepository>/coredns:TAG, the
-# coredns/ path added only for registry.k8s.io itself; the pause tag is constants.PauseVersion).
+# coredns/ path added only for registry.k8s.io itself; the pause tag is constants.PauseVersion, which releases
+# raise: {CLUSTER}/pause "vX.Y TAG" lines give a minor's kubeadm another than 3.10.1).
 images() {{ c=$1; shift; r=registry.k8s.io; v=; dns=; prev=; for a in "$@"; do case $prev in --image-repository) r=$a ;; --kubernetes-version) v=$a ;; esac; prev=$a; done
   if [ -n "$c" ]; then v=$(sed -n 's/^kubernetesVersion: *"*\\([^"]*\\)"*$/\\1/p' "$c")
     r=$(sed -n 's/^imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$c"); dns=$(sed -n '/^dns:/,/^[^ ]/s/^  imageRepository: *"*\\([^"]*\\)"*$/\\1/p' "$c"); fi
   [ -n "$v" ] || v=v$(awk '$1 == "kubeadm" {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null | cut -d- -f1)
   [ -n "$r" ] || r=registry.k8s.io; [ -n "$dns" ] || dns=$r; [ "$dns" != registry.k8s.io ] || dns=$dns/coredns
   printf '%s\\n' "$r/kube-apiserver:$v" "$r/kube-controller-manager:$v" "$r/kube-scheduler:$v" "$r/kube-proxy:$v" \
-    "$dns/coredns:v1.13.1" "$r/pause:3.10.1" "$r/etcd:3.6.6-0"; }}
+    "$dns/coredns:v1.13.1" "$r/pause:$(awk -v m="${{v%.*}}" '$1 == m {{t = $2}} END {{print t ? t : "3.10.1"}}' $C/pause 2>/dev/null || echo 3.10.1)" "$r/etcd:3.6.6-0"; }}
+# A renewal gives admin.conf a new client certificate: 'certs renew all', and 'upgrade apply' / 'upgrade node'
+# on a control plane, which renew the certificates and the kubeconfigs by default (--certificate-renewal=true;
+# kubeadm-certs.md "Automatic certificate renewal"; cmd/kubeadm/app/phases/upgrade/staticpods.go renewCertsByComponent).
+renew_admin() {{ [ -e /etc/kubernetes/admin.conf ] || return 0; n=$(cat $C/admin-serial 2>/dev/null || echo 0); n=$((n + 1)); echo $n >$C/admin-serial
+  printf 'apiVersion: v1\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: renewed-%s\n' "$n" >/etc/kubernetes/admin.conf; }}
 case "$1 $2" in
   "init phase")
     echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
@@ -331,7 +337,7 @@ case "$1 $2" in
 {fixture("kubeadm-certs-check-expiration.txt")}KUBEADM_CERTS
     ;;
   "certs renew")
-    echo 364d >$C/residual
+    echo 364d >$C/residual; renew_admin
     echo "[renew] Reading configuration from the cluster..."
     echo "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself renewed"
     echo "certificate for serving the Kubernetes API renewed"
@@ -357,12 +363,12 @@ case "$1 $2" in
     if [ "${{wm#*.}}" -gt $((${{cm#*.}} + 1)) ]; then
       printf '[upgrade/version] FATAL: Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a time\\n' "$want" >&2; exit 1
     fi
-    echo "$want" >$C/version; static_pods
+    echo "$want" >$C/version; static_pods; renew_admin
     echo "[upgrade] Backing up kubelet config file to /etc/kubernetes/tmp/kubeadm-kubelet-config.yaml"
     echo "[upgrade] SUCCESS! A control plane node of your cluster was upgraded to \\"$want\\"." ;;
   "upgrade node")
     [ -e /etc/kubernetes/kubelet.conf ] || {{ echo "couldn't create a Kubernetes client from file \\"/etc/kubernetes/kubelet.conf\\"" >&2; exit 1; }}
-    [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || static_pods  # a control plane's pods are upgraded too
+    [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || {{ static_pods; renew_admin; }}  # a control plane's pods are upgraded too
     echo "[upgrade] The configuration for this node was successfully upgraded!" ;;
   "version -o") [ "$kv" != v ] || exit 127; echo "$kv" ;;
   # 'config images list': one image a line, from the flags or the --config file (images.GetControlPlaneImages).
@@ -418,6 +424,9 @@ case "$*" in
     case "$*" in *unschedulable*) [ ! -e $C/cordoned.$node ] || echo true ;; *"-o name"*) echo "node/$node" ;; esac ;;
   *"get configmap kubeadm-config"*) up || refused; [ -s $C/version ] || {{ echo 'Error from server (NotFound): configmaps "kubeadm-config" not found' >&2; exit 1; }}
     printf 'apiServer: {{}}\\napiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: %s\\n' "$(cat $C/version)" ;;
+  # {CLUSTER}/blocking: "pdb NS/POD" (a PodDisruptionBudget allowing no disruption) or "bare NS/POD" (no controller), as
+  # kubectl's pkg/drain reports them: filters.go's fatal filter before any eviction; drain.go evictPods retries a 429
+  # every 5 s until --timeout (not waited here), then "global timeout reached".
   # A drain of a node whose kubelet is gone never finishes (kubernetes/kubernetes#85577): no kubelet deletes its
   # pods, and kubectl's waitForDelete (k8s.io/kubectl pkg/drain/drain.go) waits for them until --timeout (here as
   # if it had passed), unless --skip-wait-for-delete-timeout skips pods deleted longer ago (shouldSkipPod).
@@ -435,6 +444,13 @@ case "$*" in
         *) echo "evicting pod kube-system/$pod"; exec sleep 86400 ;;
       esac
     fi
+    bare=$(awk '$1 == "bare" {{print $2}}' $C/blocking 2>/dev/null | paste -sd, | sed 's/,/, /g')
+    if [ -n "$bare" ]; then printf 'There are pending nodes to be drained:\n %s\nerror: cannot delete Pods that declare no controller (use --force to override): %s\n' "$node" "$bare" >&2; exit 1; fi
+    pdb=$(awk '$1 == "pdb" {{print $2}}' $C/blocking 2>/dev/null | head -n1)
+    if [ -n "$pdb" ]; then t=300s; for a in "$@"; do case $a in --timeout=*) t=${{a#*=}} ;; esac; done
+      echo "evicting pod ${{pdb%/*}}/${{pdb#*/}}"
+      printf 'error when evicting pods/"%s" -n "%s" (will retry after 5s): Cannot evict pod as it would violate the pod'"'"'s disruption budget.\n' "${{pdb#*/}}" "${{pdb%/*}}" >&2
+      printf 'There are pending nodes to be drained:\n %s\nerror: error when evicting pods/"%s" -n "%s": global timeout reached: %s\n' "$node" "${{pdb#*/}}" "${{pdb%/*}}" "$t" >&2; exit 1; fi
     echo "node/$node drained" ;;
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
   "delete node "*) up || refused; n=$3  # the Node object only: a control plane's etcd member stays (etcd-kept)
@@ -463,16 +479,67 @@ case "$*" in
   *"wait"*) echo "node/$self condition met" ;;
 esac
 """
+# crictl: the containers the kubelet runs. Static pods run while their manifest is in /etc/kubernetes/manifests (the
+# kubelet stops them once it is gone, and starts a stopped one again), named after the file, in kube-system;
+# {CLUSTER}/containers adds workload containers, "NAME NAMESPACE" a line. As cri-tools' cmd/crictl/container.go
+# (ListContainers, filterContainersList) decides: 'ps' lists running containers (-a all), --name and --namespace
+# are unanchored regular expressions (regexp.MatchString) on the container's name and the pod's namespace,
+# --label KEY=VALUE goes to the runtime's label selector (io.kubernetes.pod.namespace is the pod's namespace),
+# -q prints the IDs only (13 characters, truncated). 'stop ID...' prints each ID (StopContainer) and records
+# "ID NAME" in {STATE}/crictl-stopped; an unknown ID fails as the runtime's NotFound does. {CLUSTER}/crictl-down:
+# the runtime does not answer, and crictl exits 1 with logrus.Fatal's line for the failed connection
+# (cmd/crictl/main.go, getRuntimeService).
+CRICTL = _SH_COMMON + """if [ -e $C/crictl-down ]; then
+  echo 'time="2026-12-07T19:20:00Z" level=fatal msg="validate service connection: validate CRI v1 runtime API for endpoint \\"unix:///run/containerd/containerd.sock\\": rpc error: code = Unavailable desc = connection error: desc = \\"transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused\\""' >&2
+  exit 1
+fi
+cid() { printf '%s' "$1" | sha256sum | cut -c1-13; }
+running() { for f in /etc/kubernetes/manifests/*.yaml; do [ -f "$f" ] || continue; n=${f##*/}; echo "${n%.yaml} kube-system"; done
+  cat $C/containers 2>/dev/null; }
+case $1 in
+  stop) shift; mkdir -p """ + STATE + """; for id in "$@"
+      do found=$(running | while read -r n ns; do [ "$(cid "$n")" != "$id" ] || echo "$n"; done | head -n1)
+      [ -n "$found" ] || { echo "FATA[0000] stopping the container \\"$id\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"$id\\": not found" >&2; exit 1; }
+      echo "$id $found" >>""" + STATE + """/crictl-stopped; echo "$id"; done; exit 0 ;;
+  ps) shift ;;
+  *) exit 0 ;;
+esac
+quiet=0 name= nsre= namespace=; while [ $# -gt 0 ]; do case $1 in -q|--quiet) quiet=1 ;; -a|--all) ;;
+  --name) name=$2; shift ;; --name=*) name=${1#*=} ;; --namespace) nsre=$2; shift ;; --namespace=*) nsre=${1#*=} ;;
+  --label) case $2 in io.kubernetes.pod.namespace=*) namespace=${2#*=} ;; esac; shift ;; esac; shift; done
+running | { [ "$quiet" = 1 ] || echo "CONTAINER       IMAGE      STATE     NAME      ATTEMPT   POD                NAMESPACE"; while read -r n ns; do
+  [ -z "$namespace" ] || [ "$ns" = "$namespace" ] || continue
+  [ -z "$nsre" ] || printf '%s\\n' "$ns" | grep -Eq -- "$nsre" || continue
+  [ -z "$name" ] || printf '%s\\n' "$n" | grep -Eq -- "$name" || continue
+  if [ "$quiet" = 1 ]; then cid "$n"; else printf '%s   %s   Running   %s   0   %s-%s   %s\\n' "$(cid "$n")" sha256:0 "$n" "$n" "$self" "$ns"; fi
+done; }
+"""
 DEFAULT_BEHAVIOUR = {
     # Installs record "name version"; kube packages take the newest patch of the repository's minor; the rest
     # the newest version the repository offers ("name=GLOB" one matching GLOB), as apt-get answers otherwise.
     "apt-get": f"""{_APT_LOCK}
 {_REPO_FUNCS}
-[ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ] || exit 0
 minor=$(sed -n 's|.*/core:/stable:/v\\([0-9.]*\\)/.*|\\1|p' /etc/apt/sources.list.d/kubernetes.list 2>/dev/null)
+# update: a keyring holding the expired pkgs.k8s.io key (re-issued, kubernetes/release#3818) fails as apt does:
+# the invalid signature warned, the repository refused as unsigned, exit 100 (apt-pkg/acquire-item.cc).
+if [ "$1 $2" = "update -q" ] || [ "$1" = update ]; then
+  if grep -qs EXPIRED /etc/apt/keyrings/kubernetes-apt-keyring.gpg && [ -n "$minor" ]; then
+    r="https://pkgs.k8s.io/core:/stable:/v$minor/deb  InRelease"
+    echo "W: GPG error: $r: The following signatures were invalid: EXPKEYSIG 234654DA9A296436 isv:kubernetes OBS Project <isv:kubernetes@build.opensuse.org>" >&2
+    echo "E: The repository '$r' is not signed." >&2
+    echo "N: Updating from such a repository can't be done securely, and is therefore disabled by default." >&2
+    exit 100
+  fi
+  exit 0
+fi
+[ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ] || exit 0
 for a in "$@"; do case $a in -*|install) ;;
 kube*=*) v=${{a#*=}}; installed "${{a%%=*}}" "${{v%\\*}}1.1" ;;
-kube*) installed "$a" "$minor.3-1.1" ;;
+kube*) # an apt pin (apt_preferences(5) "Pin: version GLOB") keeps the candidate at the pinned version: apt says so, exit 0
+  pin=$(awk -v p="$a" '/^Package:/ {{m = ($2 == p)}} m && /^Pin: version/ {{print $3; exit}}' /etc/apt/preferences.d/* 2>/dev/null)
+  have=$(awk -v p="$a" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
+  if [ -n "$pin" ] && [ -n "$have" ]; then case $have in $pin) echo "$a is already the newest version ($have)."; continue ;; esac; fi
+  installed "$a" "$minor.3-1.1" ;;
 *=*) n=${{a%%=*}}; want=${{a#*=}}; v=$(offered "$n" '*') || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
   v=$(offered "$n" "$want") || {{ echo "E: Version '$want' for '$n' was not found" >&2; exit 100; }}; installed "$n" "$v" ;;
 containerd*) v=$(offered "$a" '*') || {{ echo "E: Unable to locate package $a" >&2; exit 100; }}; installed "$a" "$v" ;;
@@ -547,23 +614,10 @@ esac""",
 mkdir -p /etc/pki/ca-trust/extracted/pem; cat /etc/pki/ca-trust/source/anchors/* >/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem 2>/dev/null || true""",
     "getenforce": f'cat {STATE}/selinux 2>/dev/null || echo Enforcing',
     "setenforce": f'mkdir -p {STATE}; [ "$1" = 0 ] && echo Permissive >{STATE}/selinux || echo Enforcing >{STATE}/selinux',
-    # crictl: a container runs for each static pod manifest (the kubelet's), named after its file, in kube-system.
-    # 'ps -q' prints their truncated IDs (13 characters) filtered as cri-tools' cmd/crictl/container.go
-    # (listContainers) filters: --name and --namespace are unanchored regular expressions. 'stop ID' prints the ID
-    # (StopContainer) and records "ID NAME" in {STATE}/crictl-stopped; the kubelet starts it again.
-    "crictl": f"""cid() {{ printf '%s' "$1" | sha256sum | cut -c1-13; }}
-name=; ns=; prev=; for a in "$@"; do case $prev in --name) name=$a ;; --namespace) ns=$a ;; esac; prev=$a; done
-case $1 in
-  ps) for f in /etc/kubernetes/manifests/*.yaml; do [ -f "$f" ] || continue; n=${{f##*/}}; n=${{n%.yaml}}
-      printf '%s\\n' "$n" | grep -Eq -- "${{name:-.}}" && printf 'kube-system\\n' | grep -Eq -- "${{ns:-.}}" && cid "$n"; done; exit 0 ;;
-  stop) shift; mkdir -p {STATE}; for id in "$@"; do found=
-      for f in /etc/kubernetes/manifests/*.yaml; do n=${{f##*/}}; n=${{n%.yaml}}; [ "$(cid "$n")" = "$id" ] && found=$n; done
-      [ -n "$found" ] || {{ echo "FATA[0000] stopping the container \\"$id\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"$id\\": not found" >&2; exit 1; }}
-      echo "$id $found" >>{STATE}/crictl-stopped; echo "$id"; done ;;
-esac""",
     # kubeadm and kubectl answer from the stubbed cluster (KUBEADM, KUBECTL above).
     "kubeadm": KUBEADM,
     "kubectl": KUBECTL,
+    "crictl": CRICTL,
     # dpkg -i records each real .deb's Package and Version (read with the real dpkg-deb, which fails
     # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
     "dpkg": f"""case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
