@@ -486,6 +486,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("remove-node", "Take a node out of the cluster, from a control-plane host: drain, delete, reclaim its "
            "Weave address range, and for a control plane its etcd member (never the last one, never "
            "breaking quorum). Then run reset on the removed host.", placeholder="NAME", pattern=DOMAIN_RE),
+    Action("check-query", "Check that this script was made for QUERY, the query its URL was asked with (after "
+           "ssh-keygen -Y verify: a signature proves the service made the script, not for which query): each "
+           "option, named in either spelling or left to the service's default, must be the script's; names every "
+           "one that differs and exits 1. Needs no root, changes nothing.",
+           placeholder="QUERY", pattern=r"^[][A-Za-z0-9._~:/%,=&+@-]*$"),
     Action("yes", "Answer yes to reset's question, for unattended runs.", switch=True),
     Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported.", switch=True),
 )
