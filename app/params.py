@@ -508,6 +508,11 @@ ACTIONS: tuple[Action, ...] = (
            "static pods stopped, etcdutl snapshot restore, the data directory swapped, the old one kept aside, "
            "the control plane back). Refuses on more than one etcd member and prints the procedure for them.",
            placeholder="PATH", pattern=PATH_RE),
+    Action("check-query", "Check that this script was made for QUERY, the query its URL was asked with (after "
+           "ssh-keygen -Y verify: a signature proves the service made the script, not for which query): each "
+           "option, named in either spelling or left to the service's default, must be the script's; names every "
+           "one that differs and exits 1. Needs no root, changes nothing.",
+           placeholder="QUERY", pattern=r"^[][A-Za-z0-9._~:/%,=&+@-]*$"),
     Action("yes", "Answer yes to reset's question, for unattended runs.", switch=True),
     Action("force", "Go on past failed preflight checks, e.g. on an OS that is not supported; past a failed "
            "automatic backup; and restore when etcd does not answer to count its members.", switch=True),

@@ -131,7 +131,7 @@ def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, t
     assert sorted(host.read("/var/lib/kubeinit-stubs/images").split()) == sorted(bundle_images({}))
     assert not host.exists("/etc/apt/sources.list.d/kubernetes.list")  # no repository added
     assert "\napi-server=10.0.0.5:6443\ntoken=" in result.stdout
-    assert f"\nJOIN\nsudo bash kubernetes-node-join.sh airgap={BUNDLE} join-file=/root/kubeinit-join\n" in result.stdout
+    assert f"joined):\n\nsudo bash kubernetes-node-join.sh airgap={BUNDLE} join-file=/root/kubeinit-join\n" in result.stdout
 
     again = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
     assert again.returncode == 0, again.stderr

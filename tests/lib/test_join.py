@@ -155,7 +155,7 @@ def test_a_join_file_that_will_not_do_stops_before_anything_runs(tmp_path: Path,
 def test_a_missing_join_file_says_how_to_make_it(tmp_path: Path) -> None:
     result = run_bash(render_script(JOIN), f"join-file={tmp_path}/absent", "dry-run")
     assert result.returncode == 1
-    assert f"join-file: {tmp_path}/absent does not exist: on this host, paste the whole join block" in result.stderr
+    assert f"join-file: {tmp_path}/absent does not exist: on this host, follow the join steps kubernetes-init printed" in result.stderr
 
 
 @pytest.mark.rootfs
@@ -164,14 +164,17 @@ def test_the_printed_join_block_pasted_on_a_new_host_joins_it_with_the_token_in_
     """The control plane's block, run as printed: its here-document writes a 0600 file; the join reads it,
     joins, and removes it; the token is in no argument list of any command (the stubs record each)
     and not in the log."""
+    from tests.lib.test_join_history import join_steps
     from tests.support.cluster import control_plane
 
     _, installed = control_plane(tmp_path, version="1.36")
-    block = installed.stdout.split("paste this whole block on it", 1)[1].split("\n\n", 2)[1]
-    first, _, join_line = block.rpartition("\n")
-    assert first.startswith("sudo sh -c 'umask 077 && rm -f /root/kubeinit-join && cat >/root/kubeinit-join' <<'JOIN'\n")
-    assert f"\ntoken={TOKEN_GENERATED}\n" in first and TOKEN_GENERATED not in join_line
-    assert re.search(r"\niptables-backend=(nft|legacy)\n", first)  # the worker's preflight compares its own
+    block = installed.stdout.split("To add a worker to this cluster, on it:\n\n", 1)[1]
+    start, secrets, join_line = join_steps(block)
+    join_line = join_line.rstrip("\n")
+    assert start == "sudo sh -c 'umask 077 && rm -f /root/kubeinit-join && cat >/root/kubeinit-join'\n"
+    assert f"token={TOKEN_GENERATED}\n" in secrets and TOKEN_GENERATED not in start + join_line
+    first = start.rstrip("\n") + " <<'JOIN'\n" + secrets + "JOIN"  # cat's input, as the operator pastes it
+    assert re.search(r"(^|\n)iptables-backend=(nft|legacy)\n", secrets)  # the worker's preflight compares its own
     url, flags = join_line.split(" | sudo bash -s ")
     assert url.startswith("curl -sSL 'http://") and flags == "join-file=/root/kubeinit-join"
 

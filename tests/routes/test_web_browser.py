@@ -344,6 +344,7 @@ def test_with_signing_on_the_verify_command_checks_the_signature(browser: Browse
         verify = command(page, "verify")
         assert "ssh-keygen -Y verify -f allowed_signers -I kubeinit -n kubeinit -s kubernetes-init.sh.sig" in verify
         assert f"'{url}/kubernetes-init.sig?nodelocal_dnscache=1'" in verify
+        assert "  bash kubernetes-init.sh check-query=nodelocal_dnscache=1 &&\n" in verify
         (tmp_path / "allowed_signers").write_bytes(fetch(f"{url}/kubeinit.pub")[1])
         stubs = Stubs(tmp_path / "stubs", ["sudo"])
         ran = subprocess.run(["bash", "-euc", verify], cwd=tmp_path, env={**stubs.env(), "HOME": str(tmp_path)},

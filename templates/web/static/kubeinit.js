@@ -37,6 +37,7 @@
         ? `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
           `  curl -fsSL -o ${file}.sig ${shQuote(withQuery(`${script}.sig`, query))} &&\n` +
           `  ssh-keygen -Y verify -f allowed_signers -I kubeinit -n kubeinit -s ${file}.sig <${file} &&\n` +
+          `  bash ${file} check-query=${shQuote(query)} &&\n` +
           `  sudo bash ${file}`
         : `curl -fsSL -o ${file} ${shQuote(url)} &&\n` +
           `  curl -fsSL ${shQuote(withQuery(`${script}.sha256`, query))} | sha256sum -c - &&\n` +
