@@ -1,7 +1,7 @@
 """tests/manifests/upstream/ holds the upstream objects the manifest tests compare with, so that a
 fresh clone passes its suite on its own. Where the upstream copies are at hand (../shared/reference
-beside the repository, or KUBEINIT_REFERENCE naming them, as .ci/run does), each data file must
-equal its upstream file object for object; KUBEINIT_REFERENCE naming a missing directory fails."""
+beside the repository, or UPSTREAM_REFERENCE naming them, as .ci/run does), each data file must
+equal its upstream file object for object; UPSTREAM_REFERENCE naming a missing directory fails."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ SOURCES = {
 
 
 def upstream_copies() -> Path | None:
-    named = os.environ.get("KUBEINIT_REFERENCE")
+    named = os.environ.get("UPSTREAM_REFERENCE")
     if named:
-        assert Path(named).is_dir(), f"KUBEINIT_REFERENCE={named}: no such directory"
+        assert Path(named).is_dir(), f"UPSTREAM_REFERENCE={named}: no such directory"
         return Path(named)
     beside = REPO.parent / "shared" / "reference"
     return beside if beside.is_dir() else None
