@@ -43,7 +43,7 @@ def test_a_backup_then_its_restore_runs_end_to_end(tmp_path: Path) -> None:
     result = host.run(render_script(), f"restore={BACKUPS}/{name}")
     assert result.returncode == 0, result.stderr
     assert in_order(since(host, start), ["kubectl -n kube-system exec etcd-", "ctr -n k8s.io run",
-                                         "ctr -n k8s.io run", "crictl ps -q --name etcd",
+                                         "ctr -n k8s.io run", "crictl ps -q --name ^etcd$",
                                          "systemctl restart kubelet", "kubectl get --raw=/readyz"]) == []
     restored = host.read("/var/lib/etcd/member/snap/db")
     assert "revision 100" in restored and "worker9" not in restored

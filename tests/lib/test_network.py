@@ -387,7 +387,9 @@ def test_ipvs_mode_loads_and_persists_its_modules_and_is_called_deprecated(machi
 
 def test_a_re_run_keeps_the_pod_network_and_weave_version_unless_named(machine) -> None:
     # issue #13 defect 3: `bash -s nodelocal-dnscache` on the plain URL re-applied Weave with the
-    # default pod network and version, splitting the hosts and downgrading Weave.
+    # default pod network and version, splitting the hosts and downgrading Weave. The host's iptables is
+    # legacy: Weave 2.8.1's own iptables 1.8.3 breaks an nf_tables host's rules, and preflight refuses it there.
+    machine.prepare("update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy\n")
     first = machine.run(render_script(pod_cidr="10.244.0.0/16", weave_version="2.8.1"))
     assert first.returncode == 0, first.stderr
     again = machine.run(render_script(), "nodelocal-dnscache")  # neither named

@@ -33,7 +33,7 @@ VARIANTS = {
         "weave_mtu": "1400",
         "private_address": "192.168.10.5",
         "public_address": "k8s.example.com",
-        "control_plane_endpoint": "10.0.0.100:8443",
+        "control_plane_endpoint": "10.0.0.100:6443",  # ha_vip: the API servers' port
         "ha_vip": "10.0.0.100",
         "control_plane_taint": "1",
         "http_proxy": "http://alice@proxy.example.com:3128",

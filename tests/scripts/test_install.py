@@ -113,7 +113,7 @@ def test_install_prints_the_join_command_with_the_resolved_settings(installed) -
     # The flag (cluster-domain) joins the query's options; the version is pinned to the control plane's patch.
     assert ("sudo sh -c 'umask 077 && rm -f /root/kubeinit-join && cat >/root/kubeinit-join'\n\n" in result.stdout)
     assert (f"\n\napi-server=10.0.0.5:6443\ntoken={TOKEN_GENERATED}\nca-cert-hash=sha256:{'0' * 62}aa\n"
-            "\n  3. Run (the join reads the file and removes it once the host has joined):\n\n"
+            "iptables-backend=nft\n\n  3. Run (the join reads the file and removes it once the host has joined):\n\n"
             "curl -sSL 'http://kubeinit.test:8000/kubernetes-node-join?kubernetes_version=1.36.3&pod_cidr=10.244.0.0/16"
             "&service_cidr=10.100.0.0/16&cluster_domain=k8s.internal' | sudo bash -s join-file=/root/kubeinit-join\n"
             ) in result.stdout
@@ -150,7 +150,7 @@ def test_dry_run_writes_nothing_and_shows_the_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert host.changes() == {}
     # The join command carries the cluster's settings, not this host's addresses.
-    assert ("\napi-server=API:6443\ntoken=TOKEN\nca-cert-hash=sha256:HASH\n\n  3. Run (the join reads the file and removes it once the host has joined):\n\n"
+    assert ("\napi-server=API:6443\ntoken=TOKEN\nca-cert-hash=sha256:HASH\niptables-backend=nft\n\n  3. Run (the join reads the file and removes it once the host has joined):\n\n"
             "curl -sSL 'http://kubeinit.test:8000/kubernetes-node-join?kubernetes_version=1.36&pod_cidr=10.244.0.0/16"
             "&service_cidr=10.100.0.0/16' | sudo bash -s join-file=/root/kubeinit-join\n") in result.stdout
     assert "+ write /etc/sysctl.d/99-kubeinit.conf" in result.stdout

@@ -326,7 +326,10 @@ case "$1 $2" in
       echo "This node has joined the cluster:"
     fi
     echo "* Certificate signing request was sent to apiserver and a response was received." ;;
-  "reset "*) rm -rf /etc/kubernetes/manifests /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki $C ;;
+  # reset also empties local etcd's data directory (cmd/kubeadm/app/cmd/phases/reset/removeetcdmember.go: the
+  # etcd data dir from the static pod joins the stateful directories that cleanupnode.go CleanDir empties).
+  "reset "*) rm -rf /etc/kubernetes/manifests /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/pki $C
+    [ ! -d /var/lib/etcd ] || find /var/lib/etcd -mindepth 1 -delete ;;
   "token create") echo "kubeadm join ${{KUBEADM_API:-{ADDRESS}:6443}} --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash {CA_HASH}" ;;
   "token generate") echo {TOKEN_GENERATED} ;;
   "certs certificate-key") echo {CERTIFICATE_KEY} ;;
