@@ -77,8 +77,10 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     header = {row[1]: row[2] for row in manifest if row[0] == "bundle"}
     assert header["kubernetes"] == KUBE and header["os-family"] == "debian" and header["arch"] == ARCH
     packages = {row[1]: row[2] for row in manifest if row[0] == "package"}
-    # the newest patch, not 1.37.2; containerd.io the pinned 2.2.6, not the repository's newest (2.3.0)
+    # the newest patch, not 1.37.2; containerd.io the pinned 2.2.6, not the repository's newest (2.3.0);
+    # the set apt's solver picks: libsystemd0 for "libsystemd0 | libelogind0", never the conflicting libelogind0
     assert packages == {name: version for name, (version, _) in PACKAGES.items()}
+    assert "libelogind0" not in packages
     images = {row[1]: row for row in manifest if row[0] == "image"}
     assert sorted(images) == sorted(bundle_images({}))
     from app.settings import get_settings
@@ -95,8 +97,9 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     assert files["./scripts/kubernetes-init.sh"].decode() == render_script(kubernetes_version=KUBE)
     assert host.read("/kubernetes-node-join.sh") == render_script("scripts/kubernetes-node-join.sh.j2", kubernetes_version=KUBE)
     assert f"sudo bash kubernetes-init.sh airgap=/path/to/{BUNDLE_NAME}" in result.stdout
-    download = next(c for c in host.commands() if " download " in c)
+    download = next(c for c in host.commands() if " install --download-only " in c)
     assert f"kubeadm={KUBE}-1.1 kubelet={KUBE}-1.1 kubectl={KUBE}-1.1" in download
+    assert "Dir::State::status=" in download  # resolved for a bare root, not against the builder's own packages
 
 
 def test_the_builder_stops_naming_an_image_the_registry_does_not_have(tmp_path: Path) -> None:

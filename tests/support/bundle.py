@@ -48,8 +48,13 @@ PACKAGES = {
     "cri-tools": ("1.37.0-1.1", ""),
     "kubernetes-cni": ("1.7.1-1.1", ""),
     "containerd.io": ("2.2.6-1~debian.12~bookworm", ""),
-    "conntrack": ("1:1.4.7-1+b2", ""),
+    "conntrack": ("1:1.4.7-1+b2", "libsystemd0 | libelogind0"),
+    "libsystemd0": ("252.38-1~deb12u1", ""),
 }
+# In the repository, not in the bundle: Debian 12's libelogind0, which conflicts with libsystemd0. The
+# or-group above stands for the alternatives and providers 'apt-cache depends --recurse' walks into (the
+# old builder's closure held both, and dpkg -i refused the set); apt's solver takes libsystemd0 only.
+CONFLICTING = {"libelogind0": ("252.9-1debian1", "", "libsystemd0")}
 OLDER = {"kubeadm": f"{KUBE[:-1]}2-1.1"}  # an older patch in the same repository: the builder takes the newest
 # Docker's repository offers containerd.io releases newer than the pinned one (KUBEINIT_CONTAINERD_VERSION): the
 # builder takes the pinned one, as connected hosts get it.
@@ -100,13 +105,15 @@ def deb_file_name(name: str, version: str, arch: str = ARCH) -> str:
 
 
 def make_deb(directory: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None,
-             arch: str = ARCH) -> Path:
+             arch: str = ARCH, conflicts: str = "") -> Path:
     """A real Debian package, built by dpkg-deb --build."""
     root = directory / f"build-{name}-{version.replace(':', '_')}"
     (root / "DEBIAN").mkdir(parents=True)
     control = f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: kubeinit tests <t@example.com>\n"
     if depends:
         control += f"Depends: {depends}\n"
+    if conflicts:
+        control += f"Conflicts: {conflicts}\n"
     control += f"Description: {name} for the kubeinit air-gap tests\n"
     (root / "DEBIAN/control").write_text(control)
     for path, content in (files or {}).items():
@@ -170,23 +177,40 @@ for a in "$@"; do if [ "$skip" = 1 ]; then skip=0; continue; fi
 case $a in -o) skip=1 ;; -*) ;; *) if [ -z "$sub" ]; then sub=$a; else specs="$specs $a"; fi ;; esac; done
 """
 BEHAVIOUR = {
-    # apt-get update / download (apt-get(8)): downloads land in the current directory; an unknown
-    # package is "E: Unable to locate package NAME", exit 100.
-    "apt-get": _ARGS + f"""case $sub in
+    # apt-get update, and install --download-only (apt-get(8)): apt's solver from the named packages over
+    # the repository, as with an empty Dir::State::status: each "a | b" group takes the first alternative
+    # not conflicting with what is chosen (pkgDepCache::MarkInstall, apt-pkg/depcache.cc, tries the
+    # or-group in order), the chosen .deb files land in Dir::Cache::Archives; an unknown package is
+    # "E: Unable to locate package NAME", an unsatisfiable set "E: Unable to correct problems, you have
+    # held broken packages.", exit 100 (apt-private/private-install.cc).
+    "apt-get": _ARGS + f"""archives=.; prev=; for a in "$@"; do [ "$prev" = -o ] && case $a in Dir::Cache::Archives=*) archives=${{a#*=}} ;; esac; prev=$a; done
+deb() {{ ls {REPO}/"$1"_${{2:-*}}_*.deb 2>/dev/null | sort -V | tail -n1; }}
+field() {{ dpkg-deb -f "$1" "$2" | tr ',' '\\n' | sed 's/([^)]*)//g; s/ //g' | grep . || true; }}
+case $sub in
   update) echo "Hit:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  InRelease"; echo "Reading package lists..." ;;
-  download) for s in $specs; do n=${{s%%=*}}; v=; case $s in *=*) v=${{s#*=}}; v=${{v#*:}} ;; esac
-      f=$(ls {REPO}/"$n"_${{v:-*}}_*.deb 2>/dev/null | sort -V | tail -n1)
-      [ -n "$f" ] || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
-      cp "$f" . && echo "Get:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  $n ${{v:-latest}}"; done ;;
-  *) echo "E: the test's apt-get answers update and download only" >&2; exit 100 ;;
+  install) chosen=" "; conflicted=" "; files=; queue=$specs
+    while [ -n "$(echo $queue)" ]; do set -- $queue; s=$1; shift; queue="$*"; n=${{s%%=*}}; v=
+      case $s in *=*) v=${{s#*=}}; v=${{v#*:}} ;; esac
+      case $chosen in *" $n "*) continue ;; esac
+      f=$(deb "$n" "$v"); [ -n "$f" ] || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
+      case $conflicted in *" $n "*) echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100 ;; esac
+      for c in $(field "$f" Conflicts); do case $chosen in *" $c "*) echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100 ;; esac
+        conflicted="$conflicted$c "; done
+      chosen="$chosen$n "; files="$files $f"
+      for group in $(field "$f" Depends); do pick=
+        for alt in $(echo "$group" | tr '|' ' '); do case "$chosen $queue " in *" $alt "*) pick=$alt; break ;; esac; done
+        [ -n "$pick" ] || for alt in $(echo "$group" | tr '|' ' '); do
+          case $conflicted in *" $alt "*) continue ;; esac; [ -n "$(deb "$alt")" ] && {{ pick=$alt; break; }}; done
+        [ -n "$pick" ] || {{ echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100; }}
+        case "$chosen $queue " in *" $pick "*) ;; *) queue="$queue $pick" ;; esac; done
+    done
+    for f in $files; do cp "$f" "$archives/" && echo "Get:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  ${{f##*/}}"; done ;;
+  *) echo "E: the test's apt-get answers update and install only" >&2; exit 100 ;;
 esac""",
-    # apt-cache madison (" NAME | VERSION | SOURCE Packages") and depends (each package, then its
-    # relations indented): apt-cache(8).
+    # apt-cache madison (" NAME | VERSION | SOURCE Packages"): apt-cache(8).
     "apt-cache": _ARGS + f"""case $sub in
   madison) for f in {REPO}/$(echo $specs)_*.deb; do printf ' %s | %s | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages\\n' \\
       "$(dpkg-deb -f "$f" Package)" "$(dpkg-deb -f "$f" Version)"; done ;;
-  depends) for f in {REPO}/*.deb; do dpkg-deb -f "$f" Package; dpkg-deb -f "$f" Depends | tr ',' '\\n' |
-      sed -n 's/^ *\\([a-z0-9.+-]*\\).*/  Depends: \\1/p' | grep -v 'Depends: $' || true; done | awk '!seen[$0]++' ;;
 esac""",
     # skopeo copy docker://REF oci-archive:PATH:REF: the registry's archive for REF, for amd64 only
     # (skopeo's error for another architecture); an unknown image is "manifest unknown".
@@ -239,6 +263,8 @@ def builder(directory: Path, query: dict[str, str] | None = None, repository: st
         make_deb(directory, name, version, depends, files).rename(repo / deb_file_name(name, version))
     for name, version in {**OLDER, **NEWER}.items():
         make_deb(directory, name, version, PACKAGES[name][1]).rename(repo / deb_file_name(name, version))
+    for name, (version, depends, conflicts) in CONFLICTING.items():
+        make_deb(directory, name, version, depends, conflicts=conflicts).rename(repo / deb_file_name(name, version))
     registry = host.path(REGISTRY)
     registry.mkdir(parents=True)
     for ref in bundle_images(query or {}, repository):
