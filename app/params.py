@@ -483,7 +483,8 @@ ACTIONS: tuple[Action, ...] = (
            "and cluster DNS address from the running cluster when one answers, else from the options). "
            "Needs no root, changes nothing."),
     Action("troubleshoot", "Check every weave-net pod (weave status and status connections, quoting Weave's log for "
-           "sleeve or failed links), the NodeLocal DNSCache pods, and the pod network end to end: a short-lived test "
+           "sleeve or failed links; a restarting or crash-looping weave-npc with its last log lines), the NodeLocal "
+           "DNSCache pods, and the pod network end to end: a short-lived test "
            "pod on each node, pod to pod across every pair, pod to Service, DNS; and, on a control-plane host, when the "
            "certificates expire (a warning within 30 days); explain the results. The test pods are removed afterwards."),
     Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports, and Weave's: "

@@ -13,7 +13,7 @@ import yaml
 
 from tests.support import weave_samples as samples
 from tests.support.network import container, env_of
-from tests.support import render_script
+from tests.support import render_script, with_body
 from tests.support.rootfs import only_preflight_reads
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
@@ -22,6 +22,7 @@ KUBE = "/var/lib/kubeinit-stubs/kube"  # the stubbed cluster's state, inside the
 # kubectl: the calls the network part makes, answered from KUBE; anything else falls through to
 # the harness's default kubectl behaviour (appended below).
 NETWORK_KUBECTL = f"""K={KUBE}; mkdir -p $K
+npc_pods() {{ {{ cat $K/nodes 2>/dev/null || echo node1; }} | awk '{{split("x7k2p q4m8d z9r3t w2n6b", s); print "weave-net-" s[NR], $1}}'; }}
 case "$*" in
   *"get secret weave-passwd"*) [ ! -e $K/secret ] || echo secret/weave-passwd; exit 0 ;;
   *"create -f -"*)
@@ -60,6 +61,18 @@ case "$*" in
   *"configmap kubelet-config"*) cat $K/kubelet-config; exit 0 ;;
   *"service kube-dns"*) echo 10.96.0.10; exit 0 ;;
   *"rollout status"*) echo "daemon set successfully rolled out"; exit 0 ;;
+  # weave-npc's container status per node, as kubectl's jsonpath prints it (a missing field as nothing:
+  # cli-runtime jsonpath_flags.go AllowMissingKeys): $K/npc.NODE holds "RESTARTS WAITING-REASON LAST-REASON
+  # LAST-EXIT" when a test gives one; otherwise it runs and never restarted.
+  *"get pods -l name=weave-net"*weave-npc*) npc_pods | while read -r pod n; do
+      restarts=0 waiting='' reason='' code=''; [ ! -e $K/npc.$n ] || read -r restarts waiting reason code <$K/npc.$n
+      printf '%s|%s|%s|%s|%s|%s\n' "$pod" "$n" "$restarts" "$waiting" "$reason" "$code"; done; exit 0 ;;
+  # logs --previous of a container that never terminated: the kubelet's error (pkg/kubelet/kubelet_pods.go
+  # validateContainerLogStatus) as kubectl prints an API error, exit 1; $K/npc-previous.log its last run's lines.
+  *"logs weave-net-"*"-c weave-npc"*--previous*) pod=${{*#* logs }}; pod=${{pod%% *}}; n=$(npc_pods | awk -v p="$pod" '$1 == p {{print $2}}')
+    if [ -s $K/npc.$n ] && [ "$(cut -d' ' -f1 $K/npc.$n)" != 0 ]; then tail -n 20 $K/npc-previous.log; exit 0; fi
+    echo "Error from server (BadRequest): previous terminated container \"weave-npc\" in pod \"$pod\" not found" >&2; exit 1 ;;
+  *"logs weave-net-"*"-c weave-npc"*) tail -n 20 $K/npc.log 2>/dev/null; exit 0 ;;
   *"get pods -l name=weave-net"*) echo "weave-net-x7k2p node1"; exit 0 ;;
   *"get pods -l k8s-app=node-local-dns"*) echo "node-local-dns-4xq9z   1/1     Running   0          2m"; exit 0 ;;
   *"logs weave-net-"*"-c weave"*) cat $K/weave.log 2>/dev/null; exit 0 ;;  # Weave's log, when a test gives one
@@ -339,6 +352,40 @@ def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how
         "kubectl -n default delete pod,service -l app=kubeinit-net-test --ignore-not-found --wait=false",
         "kubectl -n default delete service kubeinit-net-test --ignore-not-found --wait=false"]
     assert not any(c[:2] == ["kubectl", "create"] for c in machine.calls())
+
+
+def test_troubleshoot_names_a_crash_looping_weave_npc_with_its_last_log_lines(machine) -> None:
+    machine.write(f"{KUBE}/nodes", "node1 10.3.87.46 6.1.0-27-amd64\nnode2 192.168.48.15 6.1.0-27-amd64\n"
+                  "node3 10.20.30.40 6.1.0-27-amd64\n")
+    machine.write(f"{KUBE}/connections", samples.ENCRYPTED_FASTDP)
+    machine.write(f"{KUBE}/npc.node2", "7 CrashLoopBackOff Error 1\n")
+    machine.write(f"{KUBE}/npc-previous.log", samples.NPC_CRASH_LOG)
+    result = machine.run(render_script("scripts/kubernetes-troubleshoot.sh.j2"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "node1: weave-npc running, never restarted\n" in out
+    assert "node3: weave-npc running, never restarted\n" in out
+    assert ("node2 (pod weave-net-q4m8d): weave-npc CrashLoopBackOff, restarted 7 times, "
+            "its last run ended: Error (exit code 1)\n") in out
+    assert "$ kubectl -n kube-system logs weave-net-q4m8d -c weave-npc --previous --tail=20\n" in out
+    assert "".join("    " + line for line in samples.NPC_CRASH_LOG.splitlines(keepends=True)) in out
+    assert "1 of 4 checks found problems" in out
+
+
+def test_a_healthy_weave_npc_is_no_alarm_and_a_restarted_one_falls_back_to_its_current_log(machine) -> None:
+    machine.write(f"{KUBE}/nodes", "node1 10.3.87.46 6.1.0-27-amd64\nnode2 192.168.48.15 6.1.0-27-amd64\n")
+    script = render_script("scripts/kubernetes-troubleshoot.sh.j2")
+    healthy = machine.run(with_body(script, '"$@"'), "troubleshoot_weave_npc")
+    assert healthy.returncode == 0, healthy.stdout
+    assert healthy.stdout == ("-- weave-npc (NetworkPolicy) on each node\n"
+                              "node1: weave-npc running, never restarted\nnode2: weave-npc running, never restarted\n")
+    # A container waiting that never terminated: kubectl logs --previous fails, its current lines are shown.
+    machine.write(f"{KUBE}/npc.node1", "0 ContainerCreating\n")
+    machine.write(f"{KUBE}/npc.log", "INFO: 2026/12/07 20:40:01.000000 Starting Weaveworks NPC 2.9.0; node name \"node1\"\n")
+    waiting = machine.run(with_body(script, '"$@"'), "troubleshoot_weave_npc")
+    assert waiting.returncode == 1
+    assert "node1 (pod weave-net-x7k2p): weave-npc ContainerCreating, restarted 0 times\n" in waiting.stdout
+    assert '    INFO: 2026/12/07 20:40:01.000000 Starting Weaveworks NPC 2.9.0; node name "node1"\n' in waiting.stdout
 
 
 WEAVE_TRACES = ["/var/lib/weave/weave-netdata.db", "/etc/cni/net.d/10-weave.conflist", "/opt/cni/bin/weave-net",

@@ -115,3 +115,14 @@ INFO: 2016/11/09 14:30:26.062720 Discovered remote MAC 56:4b:3a:ef:b6:c2 at 56:4
 SLEEVE_MTU = """\
 -> 10.20.30.40:6783      established sleeve 56:4b:3a:ef:b6:c2(docker-elements-1.novalocal) mtu=1438
 """
+
+# weave-npc's log before it exits, in the shape users posted it: its start lines from weaveworks/weave
+# issue #2934 (https://github.com/weaveworks/weave/issues/2934, "weave-npc is also crashing") and the
+# fatal ipset error that ends its run from issue #3718 (https://github.com/weaveworks/weave/issues/3718,
+# "Weave NPC Container Crashes - set with the same name already exists"); set names shortened.
+NPC_CRASH_LOG = """\
+INFO: 2019/10/11 22:52:43.902117 Starting Weaveworks NPC 2.9.0; node name "node2"
+INFO: 2019/10/11 22:52:43.902306 Serving /metrics on :6781
+DEBU: 2019/10/11 22:52:44.011570 Got list of ipsets: [weave-;rGqyMIl1HN^cfDki~Z$3]6!N weave-local-pods]
+FATA: 2019/10/11 22:52:44.264531 ipset [create weave-;rGqyMIl1HN^cfDki~Z$3]6!N hash:ip] failed: ipset v7.2: Set cannot be created: set with the same name already exists
+"""
