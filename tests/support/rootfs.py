@@ -288,7 +288,7 @@ case "$1 $2" in
       for i in $(images "$cfg"); do grep -qxF "$i" {STATE}/images 2>/dev/null || missing="$missing $i"; done
       if [ -n "$missing" ]; then echo "error execution phase preflight: [preflight] Some fatal errors occurred:" >&2
         for i in $missing; do printf '\\t[ERROR ImagePull]: failed to pull image %s: dial tcp: lookup %s: no such host\\n' "$i" "${{i%%/*}}" >&2; done
-        echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`" >&2; exit 1; fi
+        echo "[preflight] If you know what you are doing, you can make a check non-fatal with \\`--ignore-preflight-errors=...\\`" >&2; exit 1; fi
     fi
     mkdir -p /etc/kubernetes/manifests /etc/kubernetes/pki
     static_pods
