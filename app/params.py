@@ -24,6 +24,9 @@ KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
 # every node, so any other address would be taken from its real owner).
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 FIREWALL_MODES = ("open", "keep")
+DRAIN_MODES = ("evict", "force", "skip")
+# A duration kubectl's --timeout takes (Go's time.ParseDuration): a whole number of seconds, minutes or hours.
+DURATION_RE = r"^[1-9][0-9]{0,4}(s|m|h)$"
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -72,7 +75,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 class Spec:
     """How one option is written and checked, in Python and in bash alike."""
 
-    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host", "endpoint", "proxy", "list", "mirrors", "path"]
+    kind: Literal["bool", "ipv4", "cidr", "domain", "choice", "int", "host", "endpoint", "proxy", "list", "mirrors", "path", "duration"]
     placeholder: str
     pattern: str = ""
     choices: tuple[str, ...] = ()
@@ -165,7 +168,8 @@ def check(spec: Spec, raw: str) -> Any:
         return raw
     if not _match(spec.pattern, raw):
         described = {"ipv4": "an IPv4 address", "domain": "a lowercase DNS name such as cluster.local",
-                     "endpoint": "HOST[:PORT], an IPv4 address or lowercase DNS name with an optional port"}
+                     "endpoint": "HOST[:PORT], an IPv4 address or lowercase DNS name with an optional port",
+                     "duration": "a duration such as 300s, 10m or 1h (a whole number of s, m or h)"}
         raise ValueError(f"{raw!r} is not {described[spec.kind]}")
     return raw
 
@@ -178,6 +182,7 @@ GROUPS: tuple[str, ...] = (
     "Addresses and HA",
     "Proxies and registries",
     "Firewall",
+    "Upgrade and node removal",
 )
 
 
@@ -256,6 +261,17 @@ class Options(BaseModel):
         "(at runtime and permanently, recorded so that reset closes them again); keep changes nothing, and preflight stops "
         "with the commands to run.",
         group="Firewall", label="Host firewall",
+    )
+    drain: Annotated[str, Spec("choice", "MODE", _choice(DRAIN_MODES), DRAIN_MODES)] = _opt("evict", "How upgrade empties "
+        "this host before its kubelet restarts: evict (kubectl drain, which respects PodDisruptionBudgets and stops at "
+        "pods no controller owns); force (adds --force --disable-eviction: pods no controller owns are deleted for good "
+        "and PodDisruptionBudgets are bypassed, which can cause downtime); skip (no drain: the kubelet restarts under "
+        "its running pods).",
+        group="Upgrade and node removal", label="Drain mode", advanced=True,
+    )
+    drain_timeout: Annotated[str, Spec("duration", "DURATION", DURATION_RE)] = _opt("300s", "How long a drain (upgrade, "
+        "remove-node) waits for its pods to leave before it gives up (kubectl drain --timeout), e.g. 300s, 10m, 1h.",
+        group="Upgrade and node removal", label="Drain timeout", advanced=True,
     )
 
     http_proxy: Annotated[str | None, Spec("proxy", "URL", PROXY_RE, optional=True)] = _opt(None, "HTTP proxy for every download: apt or dnf, curl, containerd's image pulls; e.g. "

@@ -144,6 +144,10 @@ def test_nodelocal_address_is_link_local_only(address):
         ("private_address", "10.0.0.256"),
         ("public_address", "1.2.3.4.5"),
         ("public_address", "a b"),
+        ("drain_timeout", "5x"),
+        ("drain_timeout", "0s"),
+        ("drain_timeout", "300"),
+        ("drain", "delete"),
     ],
 )
 def test_each_kind_of_value_is_checked(name, value):
@@ -165,6 +169,8 @@ def test_each_kind_of_value_is_checked(name, value):
         ("public_address", "203.0.113.7", "203.0.113.7"),
         ("private_address", "192.168.1.10", "192.168.1.10"),
         ("cluster_domain", "corp.internal", "corp.internal"),
+        ("drain_timeout", "10m", "10m"),
+        ("drain", "force", "force"),
     ],
 )
 def test_valid_values_are_kept(name, value, expected):

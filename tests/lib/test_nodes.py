@@ -36,6 +36,17 @@ def test_the_join_script_sends_remove_node_to_the_control_plane() -> None:
 
 @pytest.mark.rootfs
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_remove_node_drains_for_drain_timeout(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "worker1 worker True v1.36.3")
+    start = len(host.calls())
+    result = remove(host, "worker1", "drain-timeout=1h")
+    assert result.returncode == 0, result.stderr
+    assert "kubectl drain worker1 --ignore-daemonsets --delete-emptydir-data --timeout=1h" in since(host, start)
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
 def test_a_worker_is_drained_deleted_and_its_weave_range_reclaimed(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     add_nodes(host, "worker1 worker True v1.36.3")

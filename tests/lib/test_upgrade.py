@@ -121,6 +121,70 @@ def test_a_drain_that_cannot_finish_names_the_pods_and_uncordons(tmp_path: Path,
     assert again.returncode == 0, again.stderr
 
 
+@pytest.mark.parametrize(("blocking", "shown"), [
+    ("pdb default/web-0", "pod/web-0 deleted"),
+    ("bare default/debug", "Warning: deleting Pods that declare no controller: default/debug"),
+], ids=["pdb", "bare-pod"])
+def test_drain_force_deletes_the_blocking_pods_and_the_upgrade_finishes(tmp_path: Path, blocking: str, shown: str) -> None:
+    # the way out the failed drain names: there was none but deleting the pods or the budget by hand
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    host.write(f"{CLUSTER}/blocking", blocking + "\n")
+    failed = upgrade(host)
+    assert failed.returncode == 1
+    assert "or with drain=force (deletes bare pods, bypasses PodDisruptionBudgets: downtime)" in failed.stderr
+    start = len(host.calls())
+    result = upgrade(host, "1.37", "drain=force")
+    assert result.returncode == 0, result.stderr
+    assert shown in result.stderr
+    assert f"kubectl drain {here} --ignore-daemonsets --delete-emptydir-data --timeout=300s --force --disable-eviction" in since(host, start)
+    assert host.read(f"{CLUSTER}/version") == "v1.37.3\n"
+    assert not host.exists(f"{CLUSTER}/cordoned.{here}")
+
+
+def test_drain_skip_restarts_the_kubelet_under_its_pods_with_a_warning(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    host.write(f"{CLUSTER}/blocking", "bare default/debug\n")
+    add_nodes(host, "worker1 worker True v1.36.3")
+    start = len(host.calls())
+    result = upgrade(host, "1.37", "drain=skip")
+    assert result.returncode == 0, result.stderr
+    assert f"drain=skip: {here} is not drained; its kubelet restarts under its running pods" in result.stderr
+    commands = since(host, start)
+    assert not [c for c in commands if c.startswith("kubectl drain")]
+    assert "systemctl restart kubelet" in commands
+    assert host.exists(f"{CLUSTER}/blocking")  # the bare pod was left alone
+    assert "  1. here:     no drain (drain=skip): its kubelet restarts under its running pods" in result.stdout
+
+
+def test_drain_timeout_is_the_drains_timeout_here_and_in_the_printed_steps(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    here = host.read(f"{CLUSTER}/nodes").split()[0]
+    add_nodes(host, "worker1 worker True v1.36.3")
+    host.write(f"{CLUSTER}/blocking", "pdb default/web-0\n")
+    failed = upgrade(host, "1.37", "drain-timeout=15m")
+    assert failed.returncode == 1
+    assert "global timeout reached: 15m" in failed.stderr
+    assert "run upgrade again, or with drain-timeout= longer" in failed.stderr
+    host.path(f"{CLUSTER}/blocking").unlink()
+    start = len(host.calls())
+    result = upgrade(host, "1.37", "drain-timeout=15m")
+    assert result.returncode == 0, result.stderr
+    assert f"kubectl drain {here} --ignore-daemonsets --delete-emptydir-data --timeout=15m" in since(host, start)
+    assert "  1. here:     kubectl drain worker1 --ignore-daemonsets --delete-emptydir-data --timeout=15m\n" in result.stdout
+
+
+def test_a_bad_drain_timeout_is_refused_before_any_change(tmp_path: Path) -> None:
+    host, _ = control_plane(tmp_path)
+    start = len(host.calls())
+    result = upgrade(host, "1.37", "drain-timeout=5 minutes")
+    assert result.returncode == 1
+    assert ("kubeinit: drain-timeout: '5 minutes' is not a duration such as 300s, 10m or 1h "
+            "(a whole number of s, m or h)") in result.stderr
+    assert not [c for c in since(host, start) if c.startswith(("kubeadm upgrade", "apt-get", "kubectl drain"))]
+
+
 def test_the_other_control_planes_command_names_the_exact_patch_reached(tmp_path: Path) -> None:
     # kubernetes_version=1.37 would let a later control plane take a newer patch than this one
     host, _ = control_plane(tmp_path, pod_cidr="10.244.0.0/16")

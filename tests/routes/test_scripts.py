@@ -52,6 +52,8 @@ def run_error_script(body: str) -> subprocess.CompletedProcess:
         ("pod_cidr=10.96.0.0/16", "kubeinit: service_cidr: 10.96.0.0/12 overlaps pod_cidr 10.96.0.0/16"),
         ("encrypt_network=maybe", "kubeinit: encrypt_network: 'maybe' is not a boolean"),
         ("kubernetes_version=1.20", "kubeinit: kubernetes_version: '1.20' is not one of 1.35, 1.36, 1.37"),
+        ("drain_timeout=5x", "kubeinit: drain_timeout: '5x' is not a duration such as 300s, 10m or 1h"),
+        ("drain=delete", "kubeinit: drain: 'delete' is not one of evict, force, skip"),
     ],
 )
 def test_an_error_is_a_4xx_script_that_names_the_option_and_exits_1(query, expected):

@@ -447,13 +447,23 @@ case "$*" in
         *) echo "evicting pod kube-system/$pod"; exec sleep 86400 ;;
       esac
     fi
+    # --force lets drain take pods no controller owns, with a warning (filters.go unreplicatedFilter: "deleting Pods
+    # that declare no controller"); --disable-eviction deletes pods instead of evicting them, so no
+    # PodDisruptionBudget is asked (drain.go DeleteOrEvictPods: deletePods, not evictPods); cmd/drain/drain.go
+    # onPodDeletedOrEvicted prints pod/NAME deleted or evicted.
+    force=; noevict=; for a in "$@"; do case $a in --force) force=1 ;; --disable-eviction) noevict=1 ;; esac; done
     bare=$(awk '$1 == "bare" {{print $2}}' $C/blocking 2>/dev/null | paste -sd, | sed 's/,/, /g')
-    if [ -n "$bare" ]; then printf 'There are pending nodes to be drained:\n %s\nerror: cannot delete Pods that declare no controller (use --force to override): %s\n' "$node" "$bare" >&2; exit 1; fi
+    if [ -n "$bare" ] && [ -z "$force" ]; then printf 'There are pending nodes to be drained:\n %s\nerror: cannot delete Pods that declare no controller (use --force to override): %s\n' "$node" "$bare" >&2; exit 1; fi
+    [ -z "$bare" ] || printf 'Warning: deleting Pods that declare no controller: %s\n' "$bare" >&2
     pdb=$(awk '$1 == "pdb" {{print $2}}' $C/blocking 2>/dev/null | head -n1)
-    if [ -n "$pdb" ]; then t=300s; for a in "$@"; do case $a in --timeout=*) t=${{a#*=}} ;; esac; done
+    if [ -n "$pdb" ] && [ -z "$noevict" ]; then t=300s; for a in "$@"; do case $a in --timeout=*) t=${{a#*=}} ;; esac; done
       echo "evicting pod ${{pdb%/*}}/${{pdb#*/}}"
       printf 'error when evicting pods/"%s" -n "%s" (will retry after 5s): Cannot evict pod as it would violate the pod'"'"'s disruption budget.\n' "${{pdb#*/}}" "${{pdb%/*}}" >&2
       printf 'There are pending nodes to be drained:\n %s\nerror: error when evicting pods/"%s" -n "%s": global timeout reached: %s\n' "$node" "${{pdb#*/}}" "${{pdb%/*}}" "$t" >&2; exit 1; fi
+    for pod in $(awk '{{print $2}}' $C/blocking 2>/dev/null); do
+      if [ -n "$noevict" ]; then echo "pod/${{pod#*/}} deleted"; else echo "evicting pod $pod"; echo "pod/${{pod#*/}} evicted"; fi
+    done
+    rm -f $C/blocking  # the pods have left the node
     echo "node/$node drained" ;;
   "uncordon "*) up || refused; if [ -e $C/cordoned.$node ]; then rm $C/cordoned.$node; echo "node/$node uncordoned"; else echo "node/$node already uncordoned"; fi ;;
   "delete node "*) up || refused; n=$3  # the Node object only: a control plane's etcd member stays (etcd-kept)

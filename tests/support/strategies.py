@@ -19,6 +19,7 @@ EXAMPLES = {
     "proxy": ["http://proxy.example.com:3128", "https://10.0.0.1:8443", "http://alice@proxy.example.com:3128",
               "http://a%40b.c@10.0.0.1:8080"],  # a user, never a password (proxy_password_file)
     "list": [".corp.example.com", "a.example.com,10.1.0.0/16"],
+    "duration": ["300s", "10m", "1h", "99999s"],
     "mirrors": ["docker.io=mirror.example.com/hub", "quay.io=localhost:5000,ghcr.io=m.example.com"],
     # "path" (airgap, registry_mirror_ca, proxy_password_file) falls back to unset: a run given a path checks that file first
 }
