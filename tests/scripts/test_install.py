@@ -203,7 +203,8 @@ def test_reset_removes_what_the_install_added(installed) -> None:
     assert host.read("/etc/fstab") == FSTAB
     # What is left: the packages (held, said so) and containerd's own config.
     left = {p for p, d in host.changes().items() if d != "deleted" and not p.startswith("/var/lib/kubeinit-stubs/")}
-    assert left == {"/etc/containerd/config.toml", "/usr/bin/containerd"}  # containerd.io's config and binary
+    # containerd.io's config and binary, and cri-tools' crictl
+    assert left == {"/etc/containerd/config.toml", "/usr/bin/containerd", "/usr/bin/crictl"}
     for path in ("/etc/apt/sources.list.d/docker.list", "/etc/apt/keyrings/docker.gpg", "/etc/crictl.yaml"):
         assert not host.exists(path), path
     assert "stay installed" in result.stderr

@@ -77,8 +77,9 @@ MIRROR = "http://deb.debian.org/debian"
 # rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm; ufw is the
 # real firewall (its iptables rules live in each run's private network namespace, loaded at "boot"
 # as ufw.service does: Machine.run), and procps gives ufw-init the sysctl it runs; ca-certificates
-# brings the real update-ca-certificates (ca_bundle).
-PACKAGES = ("iproute2", "rpm", "ufw", "procps", "ca-certificates")
+# brings the real update-ca-certificates (ca_bundle); curl and gpg are the real ones where a test asks for
+# real packaging (Machine(real=REAL_PACKAGING): tests/support/aptrepo.py).
+PACKAGES = ("iproute2", "rpm", "ufw", "procps", "ca-certificates", "curl", "gpg")
 ADDRESS = "10.0.0.5"
 STUB_DIR = "/opt/kubeinit-stubs"  # inside the root
 STATE = "/var/lib/kubeinit-stubs"  # inside the root: what the stubs remember between calls
@@ -187,6 +188,10 @@ STUBBED = [
     "dpkg", "apt-cache", "ctr", "skopeo",  # air-gap bundles: install, build, images
 ]
 
+# The package tools a Machine(real=REAL_PACKAGING) runs for real, against the signed HTTPS repositories of
+# tests/support/aptrepo.py: apt's and dpkg's own solver, pins, holds, locks and signature checks.
+REAL_PACKAGING = ("apt-get", "apt-mark", "apt-cache", "dpkg", "dpkg-query", "curl", "gpg")
+
 # What preflight may run on any host, all of them reads: the package database (which containerd is
 # installed) and whether a host firewall runs. Tests of "nothing changed before this refusal" allow these.
 PREFLIGHT_READS = ("dpkg-query -W", "rpm -q", "firewall-cmd --state", "ufw status")
@@ -200,6 +205,12 @@ def only_preflight_reads(machine: "Machine", also: tuple[str, ...] = ()) -> bool
 _PKGS = f"{STATE}/packages"  # "name version" lines: what the stubbed package managers installed
 _REPO = f"{STATE}/repository"  # "name version" lines: what the repositories offer (Machine writes it from the facts)
 PACKAGED = f"{STUB_DIR}/packaged"  # stubs of commands a package brings: linked into /usr/bin when it is installed
+# command: the packages that bring it (containerd's two; crictl comes with cri-tools only, which kubeadm's package
+# stopped depending on in 1.32: kubernetes/release cmd/krel/templates/latest/metadata.yaml).
+BROUGHT = {"containerd": ("containerd", "containerd.io"), "crictl": ("cri-tools",)}
+# brings NAME: links the stubbed commands package NAME brings into /usr/bin, as installing it does.
+_BRINGS = "brings() { case $1 in " + " ".join(
+    f"{'|'.join(names)}) ln -sf {PACKAGED}/{command} /usr/bin/{command} ;;" for command, names in BROUGHT.items()) + " esac; }"
 
 # Real apt-get, when another apt or unattended-upgrades holds its locks, exits 100 with these lines (apt's
 # apt-pkg/contrib/fileutl.cc GetLock, apt-pkg/deb/debsystem.cc; recorded in tests/support/fixtures/apt-lock.txt).
@@ -216,7 +227,8 @@ _APT_LOCK = f"""if [ -s {STATE}/apt-lock ]; then read -r count pid name <{STATE}
 _REPO_FUNCS = f"""offered() {{ found=; while read -r rn rv; do [ "$rn" = "$1" ] || continue; case $rv in $2) found=$rv ;; esac; done <{_REPO}
   [ "$1" != containerd.io ] || grep -rqs download.docker.com /etc/apt/sources.list /etc/apt/sources.list.d /etc/yum.repos.d || found=
   [ -n "$found" ] && echo "$found"; }}
-installed() {{ mkdir -p {STATE}; echo "$1 $2" >>{_PKGS}; case $1 in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; }}"""
+{_BRINGS}
+installed() {{ mkdir -p {STATE}; echo "$1 $2" >>{_PKGS}; brings "$1"; }}"""
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -574,10 +586,11 @@ f='${{Package}}\\t${{Version}}\\n'; prev=; for a in "$@"; do case $a in -f=*|--s
 f=$(printf '%s' "$f" | sed "s/\\${{Status}}/install ok installed/g; s/\\${{Version}}/$v/g; s/\\${{Package}}/$p/g"); printf "$f\"""",
     # rpm -q --qf '%{{VERSION}}-%{{RELEASE}}\\n' NAME; "package NAME is not installed" on stdout and exit 1 otherwise.
     # rpm -qp reads a real .rpm (the real rpm); rpm -U records each file's NAME VERSION-RELEASE.
-    "rpm": f"""case $1 in -qp) exec /usr/bin/rpm "$@" ;;
+    "rpm": f"""{_BRINGS}
+case $1 in -qp) exec /usr/bin/rpm "$@" ;;
   -U|-Uvh|-i|-ivh) shift; mkdir -p {STATE}; for f in "$@"; do
     nv=$(/usr/bin/rpm -qp --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}' "$f" 2>/dev/null) || {{ echo "error: $f: not an rpm package (or package manifest)" >&2; exit 1; }}
-    echo "$nv" >>{_PKGS}; case ${{nv%% *}} in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; done; exit 0 ;; esac
+    echo "$nv" >>{_PKGS}; brings "${{nv%% *}}"; done; exit 0 ;; esac
 eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "package $p is not installed"; exit 1; }}
 echo "$v\"""",
@@ -633,10 +646,11 @@ mkdir -p /etc/pki/ca-trust/extracted/pem; cat /etc/pki/ca-trust/source/anchors/*
     "crictl": CRICTL,
     # dpkg -i records each real .deb's Package and Version (read with the real dpkg-deb, which fails
     # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
-    "dpkg": f"""case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
+    "dpkg": f"""{_BRINGS}
+case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
 for f in "$@"; do n=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) || {{ echo "dpkg: error processing archive $f (--install):" >&2; rc=1; continue; }}
 echo "$n $v" >>{_PKGS}; echo "Setting up $n ($v) ..."
-case $n in containerd|containerd.io) ln -sf {PACKAGED}/containerd /usr/bin/containerd ;; esac; done; exit $rc ;; esac
+brings "$n"; done; exit $rc ;; esac
 exec /usr/bin/dpkg "$@\"""",
     # ctr -n k8s.io images ls -q / import FILE: names from the OCI archive's index.json as containerd's
     # client/import.go (imageName) takes them: io.containerd.image.name, else org.opencontainers.image.ref.name;
@@ -714,7 +728,7 @@ class Machine:
     def __init__(self, directory: Path, behaviour: dict[str, str] | None = None,
                  os_release: str = "debian12", swaps: str | None = None, *, distro: str | None = None,
                  arch: str = "amd64", packages: dict[str, str] | None = None, cpus: int | None = None,
-                 memory_kb: int | None = None, route: bool = True):
+                 memory_kb: int | None = None, route: bool = True, real: tuple[str, ...] = ()):
         from tests.support.distros import ARCHES, distro_facts
 
         # The facts shape the host: os-release, cgroup version, uname, and what the repositories offer. Without
@@ -733,16 +747,18 @@ class Machine:
             self.meminfo.write_text(f"MemTotal:       {memory_kb:8d} kB\nMemFree:        {memory_kb // 2:8d} kB\n"
                                     f"MemAvailable:   {memory_kb // 2:8d} kB\n")
         self.cpus = cpus
-        names, extra = list(STUBBED), {}
+        names, extra = [name for name in STUBBED if name not in real], {}
         if distro:  # uname answers as the distribution's kernel on ARCH does
             names.append("uname")
             extra["uname"] = (f'case "$*" in -m) echo {ARCHES[arch]} ;; -r) echo {facts["kernel"][arch]} ;; '
                               '*) exec /usr/bin/uname "$@" ;; esac')
-        self.stubs = Stubs(self.upper / STUB_DIR.lstrip("/"), names, {**DEFAULT_BEHAVIOUR, **extra, **(behaviour or {})},
+        defaults = {name: snippet for name, snippet in DEFAULT_BEHAVIOUR.items() if name not in real}
+        self.stubs = Stubs(self.upper / STUB_DIR.lstrip("/"), names, {**defaults, **extra, **(behaviour or {})},
                            log_path=f"{STUB_DIR}/calls.log")
         packaged = self.path(PACKAGED)
         packaged.mkdir(parents=True, exist_ok=True)
-        (self.stubs.dir / "containerd").rename(packaged / "containerd")  # on PATH once a package brings it
+        for command in BROUGHT:  # on PATH once a package brings it
+            (self.stubs.dir / command).rename(packaged / command)
         self.write("/etc/os-release", facts["os_release"] if distro else OS_RELEASES.get(os_release, os_release))
         if facts["cgroup"] == 2 or not distro:
             self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
@@ -752,11 +768,18 @@ class Machine:
         self.write(_REPO, "".join(f"{n} {v}\n" for n, v in offered))
         for name, version in (packages or {}).items():  # installed before the first run
             self.write(_PKGS, (self.read(_PKGS) or "") + f"{name} {version}\n")
-            if name.startswith("containerd"):
-                self.path("/usr/bin").mkdir(parents=True, exist_ok=True)
-                os.symlink(f"{PACKAGED}/containerd", self.path("/usr/bin/containerd"))
+            for command, names in BROUGHT.items():
+                if name in names:
+                    self.path("/usr/bin").mkdir(parents=True, exist_ok=True)
+                    os.symlink(f"{PACKAGED}/{command}", self.path(f"/usr/bin/{command}"))
         self._baseline: dict[str, str] | None = None  # taken just before the first run
         self.route = route  # False: lo holds ADDRESS but there is no default route (an air-gapped host)
+        self.servers: list[tuple[list[str], Path, Path]] = []  # (argv, ready file, log): see serve()
+
+    def serve(self, argv: list[str], ready: Path, log: Path) -> None:
+        """Run ARGV (a program of the test process's own system, outside the root) in each run's network
+        namespace while the run lasts, the run starting once it has created READY; its output goes to LOG."""
+        self.servers.append((argv, ready, log))
 
     def hold_apt_lock(self, runs: int, pid: int = 1234, name: str = "unattended-upgr") -> None:
         """The next ``runs`` apt-get calls find apt's lock held by process ``pid`` (``name``, as apt shows it)."""
@@ -796,7 +819,7 @@ class Machine:
         mounts = [
             f"mount -t overlay overlay -o lowerdir={self.lower},upperdir={self.upper},workdir={self.work} {self.merged}",
             f"mount -t proc proc {self.merged}/proc",
-            f"mount --bind /dev {self.merged}/dev",
+            f"mount --rbind /dev {self.merged}/dev",  # with /dev/pts: apt logs its dpkg run through a pty
             f"mount -t tmpfs tmpfs {self.merged}/run",  # as on a host: runtime state (ufw's lock), empty at boot
             "ip link set lo up",
             f"ip addr add {ADDRESS}/24 dev lo",
@@ -814,7 +837,18 @@ class Machine:
             mounts.append(f"mount --bind {self.meminfo} {self.merged}/proc/meminfo")
         variables = {"PATH": PATH, "HOME": "/root", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb",
                      "STUB_LOG": f"{STUB_DIR}/calls.log", **(env or {})}
-        inner = "set -e\n" + "\n".join(mounts) + f'\nexec chroot {self.merged} /usr/bin/env -i "$@"\n'
+        chroot = f'chroot {self.merged} /usr/bin/env -i "$@"'
+        if self.servers:  # started in this namespace, stopped when the run ends
+            mounts.append("servers=")
+            for argv, ready, log in self.servers:
+                mounts += [f"rm -f {shlex.quote(str(ready))}",
+                           f"{shlex.join(argv)} </dev/null >>{shlex.quote(str(log))} 2>&1 & servers=\"$servers $!\"",
+                           f"i=0; until [ -e {shlex.quote(str(ready))} ]; do i=$((i + 1)); if [ $i -gt 300 ]; then "
+                           f"echo 'a test server did not start:' >&2; cat {shlex.quote(str(log))} >&2; exit 1; fi; sleep 0.02; done"]
+            chroot = f"rc=0; {chroot} || rc=$?; kill $servers; exit $rc"
+        else:
+            chroot = "exec " + chroot
+        inner = "set -e\n" + "\n".join(mounts) + f"\n{chroot}\n"
         command = ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", inner, "sh",
                    *(f"{k}={v}" for k, v in variables.items()), "bash", "-s", *args]
         if self.cpus:  # the CPUs the run may use, as nproc and kubeadm's runtime.NumCPU count them
@@ -835,7 +869,8 @@ class Machine:
         from tests.support import STUB
 
         stub = STUB % {"log": shlex.quote(f"{STUB_DIR}/calls.log")}
-        (self.stubs.dir / name).write_text(stub + (DEFAULT_BEHAVIOUR[name] if snippet is None else snippet) + "\n")
+        where = self.path(PACKAGED) if name in BROUGHT else self.stubs.dir
+        (where / name).write_text(stub + (DEFAULT_BEHAVIOUR[name] if snippet is None else snippet) + "\n")
 
     def calls(self) -> list[list[str]]:
         return self.stubs.calls()

@@ -1,0 +1,109 @@
+"""The installer with the real apt-get, apt-mark, apt-cache, dpkg, curl and gpg of a Debian 12 root, against
+signed HTTPS stand-ins for pkgs.k8s.io and download.docker.com (tests/support/aptrepo.py): apt's own
+solver, version globs, holds and signature checks decide, not a stub's belief about them. The cluster's
+side (kubeadm, kubelet, kubectl, containerd's daemon, crictl) stays stubbed, as everywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import render_script
+from tests.support.aptrepo import Repositories
+from tests.support.rootfs import CLUSTER, REAL_PACKAGING, Machine
+
+pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
+
+KUBE_LIST = "/etc/apt/sources.list.d/kubernetes.list"
+KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+
+
+def host_with(tmp_path: Path, **repositories) -> tuple[Machine, Repositories]:
+    repos = Repositories(tmp_path / "repos", **repositories)
+    host = Machine(tmp_path / "host", real=REAL_PACKAGING)
+    repos.attach(host)
+    return host, repos
+
+
+def installed(host: Machine) -> dict[str, str]:
+    """{package: version} as the real dpkg-query reports what is installed."""
+    result = host.run("dpkg-query -W -f='${Status} ${Package} ${Version}\\n'")
+    return {p: v for s1, s2, s3, p, v in (line.split() for line in result.stdout.splitlines()) if s3 == "installed"}
+
+
+def shell(host: Machine, command: str) -> str:
+    result = host.run(command)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_an_exact_patch_comes_from_the_signed_repository_held_with_crictl_and_containerd(tmp_path: Path) -> None:
+    host, repos = host_with(tmp_path)
+    result = host.run(render_script(kubernetes_version="1.37.2"))
+    assert result.returncode == 0, result.stderr
+    packages = installed(host)
+    # 1.37.3 is newer in the same repository: the glob kubeadm=1.37.2-* chose the patch asked for
+    assert {p: packages.get(p) for p in ("kubeadm", "kubelet", "kubectl")} == dict.fromkeys(
+        ("kubeadm", "kubelet", "kubectl"), "1.37.2-1.1")
+    assert packages["kubernetes-cni"] == "1.7.1-1.1"  # kubelet's dependency, resolved by apt
+    # kubeadm's package no longer brings crictl: the installer asked for cri-tools, and crictl answers
+    assert packages["cri-tools"] == "1.37.0-1.1"
+    assert shell(host, "command -v crictl") == "/usr/bin/crictl\n"
+    assert packages["containerd.io"] == "2.2.6-1~debian.12~bookworm"  # the pinned one, not 1.7.27
+    assert shell(host, "apt-mark showhold").split() == ["kubeadm", "kubectl", "kubelet"]
+    # the keyring the real gpg dearmoured is the repository's key, which apt's gpgv checked InRelease with
+    for keyring in (KEYRING, "/etc/apt/keyrings/docker.gpg"):
+        assert f"fpr:::::::::{repos.fingerprint()}:" in shell(host, f"gpg --show-keys --with-colons {keyring}")
+    assert "pkgs.k8s.io /core:/stable:/v1.37/deb/InRelease 200" in repos.requests()
+    assert host.read(f"{CLUSTER}/version") == "v1.37.2\n"
+
+    # a re-run downloads no package again and changes nothing apt keeps
+    before = (host.read("/var/lib/dpkg/status"), host.read("/var/lib/apt/extended_states"))
+    fetched = len(repos.requests())
+    again = host.run(render_script(kubernetes_version="1.37.2"))
+    assert again.returncode == 0, again.stderr
+    assert not [r for r in repos.requests()[fetched:] if r.split()[1].endswith(".deb")]
+    assert (host.read("/var/lib/dpkg/status"), host.read("/var/lib/apt/extended_states")) == before
+
+
+def test_a_patch_the_repository_lacks_stops_naming_what_it_offers_before_any_kube_package(tmp_path: Path) -> None:
+    host, _ = host_with(tmp_path)
+    result = host.run(render_script(kubernetes_version="1.37.9"))
+    assert result.returncode != 0
+    assert ("pkgs.k8s.io has no kubernetes 1.37.9: it offers 1.37.2, 1.37.3; ask for one of them, or for "
+            "kubernetes-version=1.37 (its newest)") in result.stderr
+    assert not {"kubeadm", "kubelet", "kubectl"} & set(installed(host))
+
+
+def test_an_expired_repository_key_is_fetched_again_once_re_issued(tmp_path: Path) -> None:
+    # pkgs.k8s.io's key expired and was re-issued (kubernetes/release#3818): a host that kept the old copy
+    host, repos = host_with(tmp_path, key_expired=True)
+    first = host.run(render_script(kubernetes_version="1.37.2"))
+    assert first.returncode != 0
+    assert "EXPKEYSIG" in first.stderr  # gpgv's verdict, through apt
+    # the key fetched again is the expired one still: the run names where it came from, and stops
+    assert ("[ERROR] apt-get update failed (above); the keys were fetched from "
+            "https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key: ") in first.stderr
+    assert not {"kubeadm", "kubelet", "kubectl"} & set(installed(host))
+    repos.reissue_key()
+    again = host.run(render_script(kubernetes_version="1.37.2"))
+    assert again.returncode == 0, again.stderr
+    assert installed(host)["kubeadm"] == "1.37.2-1.1"
+    # the host kept the expired key; the re-run fetched the re-issued one when apt refused the index
+    assert "fetching its key again" in again.stderr
+    assert f"fpr:::::::::{repos.fingerprint()}:" in shell(host, f"gpg --show-keys --with-colons {KEYRING}")
+
+
+def test_an_upgrade_moves_the_held_packages_with_the_real_apt(tmp_path: Path) -> None:
+    host, _ = host_with(tmp_path)
+    assert host.run(render_script(kubernetes_version="1.36")).returncode == 0
+    assert installed(host)["kubeadm"] == "1.36.4-1.1"
+    result = host.run(render_script(kubernetes_version="1.37.3"), "upgrade")
+    assert result.returncode == 0, result.stderr
+    packages = installed(host)
+    assert {p: packages[p] for p in ("kubeadm", "kubelet", "kubectl")} == dict.fromkeys(
+        ("kubeadm", "kubelet", "kubectl"), "1.37.3-1.1")
+    assert shell(host, "apt-mark showhold").split() == ["kubeadm", "kubectl", "kubelet"]
+    assert host.read(f"{CLUSTER}/version") == "v1.37.3\n"

@@ -1,0 +1,70 @@
+"""The HTTPS server behind tests/support/aptrepo.py: run by Machine inside a test host's network namespace.
+
+    python3 aptserve.py ROOT CERT KEY ADDRESS READY LOG
+
+Serves ROOT/HOST/PATH for a GET or HEAD of https://HOST/PATH (the Host header names the site, as one
+address answers for every name the host's /etc/hosts gives it), 404 for anything else. Each request
+is a line "HOST PATH STATUS" in LOG; READY is created once the socket listens. Standard library only:
+it runs on the test process's interpreter, outside the host's root.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socketserver
+import ssl
+import sys
+import urllib.parse
+from pathlib import Path
+
+
+def main(root: str, cert: str, key: str, address: str, ready: str, log: str) -> None:
+    top = Path(root).resolve()
+    journal = open(log, "a", buffering=1)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _file(self) -> Path | None:
+            host = self.headers.get("Host", "").split(":")[0]
+            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+            site = (top / host).resolve()
+            found = (site / path.lstrip("/")).resolve()
+            ok = host and found.is_file() and found.is_relative_to(site)
+            journal.write(f"{host} {path} {200 if ok else 404}\n")
+            return found if ok else None
+
+        def _answer(self, body: bool) -> None:
+            found = self._file()
+            data = found.read_bytes() if found else b"Not Found\n"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
+            self._answer(True)
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._answer(False)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        def server_bind(self) -> None:  # HTTPServer's own asks DNS for the address's name (socket.getfqdn):
+            socketserver.TCPServer.server_bind(self)  # the namespace has no resolver to answer
+            self.server_name, self.server_port = address, 443
+
+    server = Server((address, 443), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    Path(ready).touch()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
