@@ -2,8 +2,10 @@
 (templates/scripts/kubernetes-airgap-bundle.sh.j2) made in the fake host from stubbed repository and
 registry answers (tests/support/bundle.py: real .deb files, real OCI archives).
 
-The installs run with no default route, and every network tool (curl, apt-get, apt-cache, dnf,
-skopeo, gpg) fails loudly: a test asserts none was called."""
+The installs run with no default route, and every network tool (curl, dnf, skopeo, gpg; apt-get and
+apt-cache on the RHEL family) fails loudly: a test asserts none was called. On Debian the real apt-get
+and dpkg install the bundle's real packages (their maintainer scripts keep the stubs' package state:
+tests/support/bundle.py maintainer_scripts)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import render_script
+from tests.support.aptrepo import dpkg_installed
 from tests.support.bundle import (ARCH, BUNDLE_NAME, KUBE, PACKAGES, REGISTRY, RPM_ARCH, RPM_PACKAGES, bundle_images, builder,
                                   builder_script, rhel_bundle)
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
 NETWORK_TOOLS = ("curl", "apt-get", "apt-cache", "dnf", "skopeo", "gpg")
+REAL_APT = ("apt-get", "apt-mark", "apt-cache", "dpkg", "dpkg-query")  # a Debian host's, offline
 LOUD = 'echo "NETWORK TOOL CALLED: $(basename "$0") $*" >&2; exit 99'
 BUNDLE = "/root/" + BUNDLE_NAME
 
@@ -60,7 +64,9 @@ def air_gapped(tmp_path: Path, bundle: bytes, path: str = BUNDLE, **kwargs):
     """A host with no default route whose network tools fail loudly, holding the bundle."""
     from tests.support.rootfs import Machine
 
-    host = Machine(tmp_path, route=False, behaviour={name: LOUD for name in NETWORK_TOOLS}, **kwargs)
+    real = REAL_APT if kwargs.get("os_release", "debian12") == "debian12" else ()
+    host = Machine(tmp_path, route=False, behaviour={name: LOUD for name in NETWORK_TOOLS if name not in real},
+                   real=real, **kwargs)
     host.path("/root").mkdir(parents=True, exist_ok=True)
     host.path(path).write_bytes(bundle)
     return host
@@ -122,8 +128,13 @@ def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, t
     assert result.returncode == 0, result.stderr
     assert network_calls(host) == [] and "NETWORK TOOL CALLED" not in result.stderr
     commands = host.commands()
-    installs = [c for c in commands if c.startswith("dpkg -i ")]
-    assert len(installs) == 1 and sorted(p.rsplit("/", 1)[1].split("_")[0] for p in installs[0].split()[2:]) == sorted(PACKAGES)
+    # one offline apt-get transaction of the bundle's packages this host lacked (it has libsystemd0)
+    installs = [line for line in host.read("/var/log/apt/history.log").splitlines() if line.startswith("Commandline: ")]
+    assert len(installs) == 1 and " install -y -q --no-install-recommends " in installs[0]
+    assert sorted(p.rsplit("/", 1)[1].split("_")[0] for p in installs[0].split()[6:]) == sorted(set(PACKAGES) - {"libsystemd0"})
+    packages = dpkg_installed(host)
+    assert {name: packages.get(name) for name in PACKAGES if name != "libsystemd0"} == {
+        name: version for name, (version, _) in PACKAGES.items() if name != "libsystemd0"}
     imports = [i for i, c in enumerate(commands) if c.startswith("ctr -n k8s.io images import --platform linux/")]
     assert len(imports) == len(bundle_images({}))
     init = next(i for i, c in enumerate(commands) if c.startswith("kubeadm init --config "))
@@ -139,7 +150,8 @@ def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, t
     again = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
     assert again.returncode == 0, again.stderr
     later = host.commands()[len(commands):]
-    assert not [c for c in later if c.startswith(("dpkg -i", "ctr -n k8s.io images import", "ctr -n k8s.io images tag"))]
+    assert not [c for c in later if c.startswith(("ctr -n k8s.io images import", "ctr -n k8s.io images tag"))]
+    assert host.read("/var/log/apt/history.log").count("Commandline: ") == 1  # nothing to install again
     assert "image registry.k8s.io/pause:3.10.1: present" in again.stderr
 
 
@@ -156,7 +168,7 @@ def test_an_air_gapped_join_uses_only_the_bundle(built, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert network_calls(host) == []
     commands = host.commands()
-    assert any(c.startswith("dpkg -i ") for c in commands)
+    assert dpkg_installed(host)["kubeadm"] == PACKAGES["kubeadm"][0]
     assert any(c.startswith("timeout 10 bash -c") and c.endswith("10.0.0.5 6443") for c in commands)
     join_at = next(i for i, c in enumerate(commands) if c.startswith("kubeadm join --config "))
     assert max(i for i, c in enumerate(commands) if "images import" in c) < join_at
@@ -226,7 +238,26 @@ def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Pa
     if damage == "other-arch":
         assert f"this host is {ARCH}" in result.stderr
     assert host.changes() == {}
-    assert not [c for c in host.commands() if c.startswith(("dpkg -i", "ctr", "kubeadm init"))]
+    assert not [c for c in host.commands() if c.startswith(("ctr", "kubeadm init"))]
+
+
+def test_a_bundle_lacking_a_dependency_installs_no_package_and_says_so(built, tmp_path: Path) -> None:
+    # kubelet depends on conntrack, which this host lacks: a bundle without it (built for a host that had it)
+    files = members(built[0].path("/" + BUNDLE_NAME).read_bytes())
+    name = next(n for n in files if n.startswith("./packages/conntrack_"))
+    del files[name]
+    files["./manifest.tsv"] = b"".join(line for line in files["./manifest.tsv"].splitlines(keepends=True)
+                                       if not line.startswith(b"package\tconntrack\t"))
+    files["./SHA256SUMS"] = sums(files)
+    host = air_gapped(tmp_path, repack(files))
+    result = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
+    assert result.returncode == 1
+    assert "kubelet : Depends: conntrack but it is not installable" in result.stdout + result.stderr  # apt's words
+    assert ("apt-get could not install the bundle's packages, and installed none of them (its messages are "
+            "above): this host lacks a dependency the builder's host had") in result.stderr
+    # nothing unpacked or left unconfigured: apt (and a re-run with a complete bundle) still works
+    assert not set(PACKAGES) - {"libsystemd0"} & set(dpkg_installed(host))
+    assert host.run("apt-get check", env={"PATH": "/usr/bin:/bin"}).returncode == 0
 
 
 def test_a_missing_bundle_is_named(tmp_path: Path) -> None:

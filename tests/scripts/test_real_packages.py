@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import render_script
 from tests.support.aptrepo import Repositories
+from tests.support.aptrepo import dpkg_installed as installed
 from tests.support.rootfs import CLUSTER, REAL_PACKAGING, Machine
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
@@ -25,12 +26,6 @@ def host_with(tmp_path: Path, **repositories) -> tuple[Machine, Repositories]:
     host = Machine(tmp_path / "host", real=REAL_PACKAGING)
     repos.attach(host)
     return host, repos
-
-
-def installed(host: Machine) -> dict[str, str]:
-    """{package: version} as the real dpkg-query reports what is installed."""
-    result = host.run("dpkg-query -W -f='${Status} ${Package} ${Version}\\n'")
-    return {p: v for s1, s2, s3, p, v in (line.split() for line in result.stdout.splitlines()) if s3 == "installed"}
 
 
 def shell(host: Machine, command: str) -> str:

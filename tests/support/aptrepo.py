@@ -15,10 +15,8 @@ against the index (apt-secure(8)); curl and apt reach the server over TLS with a
 CA, which the host trusts (update-ca-certificates, the real one, run by attach()).
 
 The packages are stand-ins carrying the real ones' names, versions and Depends (``KUBE_PACKAGES``,
-``DOCKER_PACKAGES``, each citing its source). Their maintainer scripts keep the stubs' package state
-(``{STATE}/packages``, which the stubbed kubeadm, kubelet and containerd read for their versions) and link
-the stubbed commands a package brings (``BROUGHT``: containerd, crictl), so the rest of the host answers
-as it does after the real package manager ran.
+``DOCKER_PACKAGES``, each citing its source), with the maintainer scripts of tests.support.bundle
+(maintainer_scripts: the stubs' package state follows what the real dpkg did).
 """
 
 from __future__ import annotations
@@ -32,8 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.bundle import deb_file_name, make_deb
-from tests.support.rootfs import ADDRESS, BROUGHT, PACKAGED, STATE, Machine
+from tests.support.bundle import deb_file_name, maintainer_scripts, make_deb
+from tests.support.rootfs import ADDRESS, SYSTEM_PATH, Machine
 
 ARCH = "amd64"
 K8S, DOCKER = "pkgs.k8s.io", "download.docker.com"
@@ -58,19 +56,6 @@ DOCKER_RELATIONS = "Provides: containerd, runc\nConflicts: containerd, runc\nRep
 
 def _run(*argv: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(argv, check=True, capture_output=True, **kwargs)
-
-
-def _scripts(name: str, version: str) -> dict[str, str]:
-    """postinst and postrm: the stubs' record of the package, and the commands it brings."""
-    links = [f"ln -sf {PACKAGED}/{command} /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
-    unlinks = [f"rm -f /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
-    return {
-        "/DEBIAN/postinst": "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n"
-                            f"mkdir -p {STATE}\necho '{name} {version}' >>{STATE}/packages\n" + "".join(f"{line}\n" for line in links),
-        "/DEBIAN/postrm": "#!/bin/sh\ncase $1 in remove|purge)\n"
-                          f"  sed -i '/^{name} /d' {STATE}/packages 2>/dev/null || true\n" + "".join(f"  {line}\n" for line in unlinks)
-                          + ";;\nesac\nexit 0\n",
-    }
 
 
 def _stanza(deb: Path, filename: str) -> str:
@@ -153,7 +138,7 @@ class Repositories:
             built = self.dir / "debs" / deb.name
             if not built.exists():
                 built.parent.mkdir(exist_ok=True)
-                make_deb(built.parent, name, version, depends, _scripts(name, version), arch=ARCH)
+                make_deb(built.parent, name, version, depends, maintainer_scripts(name, version), arch=ARCH)
                 if relations and name == "containerd.io":  # Docker's Provides, Conflicts and Replaces
                     self._with_relations(built, relations)
             if not deb.exists():
@@ -211,3 +196,11 @@ class Repositories:
     def requests(self) -> list[str]:
         """The requests the server answered so far, "HOST PATH STATUS" each."""
         return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+def dpkg_installed(machine: Machine) -> dict[str, str]:
+    """{package: version} of what the machine's real dpkg reports installed."""
+    result = machine.run("dpkg-query -W -f='${db:Status-Status} ${Package} ${Version}\\n'", env={"PATH": SYSTEM_PATH})
+    assert result.returncode == 0, result.stderr
+    return {package: version for status, package, version in (line.split() for line in result.stdout.splitlines())
+            if status == "installed"}

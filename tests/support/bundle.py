@@ -105,6 +105,24 @@ def deb_file_name(name: str, version: str, arch: str = ARCH) -> str:
     return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
 
 
+def maintainer_scripts(name: str, version: str) -> dict[str, str]:
+    """postinst and postrm for a test package that the real dpkg installs: they keep the stubs' package state
+    (rootfs STATE/packages, which the stubbed kubeadm, kubelet and containerd read for their versions) and
+    link the stubbed commands the package brings (rootfs BROUGHT: containerd, crictl), so the rest of the
+    host answers as it does after the real package manager ran."""
+    from tests.support.rootfs import BROUGHT, PACKAGED, STATE
+
+    links = [f"ln -sf {PACKAGED}/{command} /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
+    unlinks = [f"rm -f /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
+    return {
+        "/DEBIAN/postinst": "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n"
+                            f"mkdir -p {STATE}\necho '{name} {version}' >>{STATE}/packages\n" + "".join(f"{line}\n" for line in links),
+        "/DEBIAN/postrm": "#!/bin/sh\ncase $1 in remove|purge)\n"
+                          f"  sed -i '/^{name} /d' {STATE}/packages 2>/dev/null || true\n" + "".join(f"  {line}\n" for line in unlinks)
+                          + ";;\nesac\nexit 0\n",
+    }
+
+
 def make_deb(directory: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None,
              arch: str = ARCH, conflicts: str = "") -> Path:
     """A real Debian package, built by dpkg-deb --build."""
@@ -260,7 +278,8 @@ def builder(directory: Path, query: dict[str, str] | None = None, repository: st
     repo = host.path(REPO)
     repo.mkdir(parents=True)
     for name, (version, depends) in PACKAGES.items():
-        files = {"/usr/bin/kubeadm": kubeadm_binary()} if name == "kubeadm" else {"/usr/bin/" + name: "#!/bin/sh\n"}
+        files = {"/usr/bin/kubeadm": kubeadm_binary()} if name == "kubeadm" else {f"/usr/share/doc/{name}/test": ""}
+        files |= maintainer_scripts(name, version)
         make_deb(directory, name, version, depends, files).rename(repo / deb_file_name(name, version))
     for name, version in {**OLDER, **NEWER}.items():
         make_deb(directory, name, version, PACKAGES[name][1]).rename(repo / deb_file_name(name, version))
