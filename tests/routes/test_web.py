@@ -103,7 +103,7 @@ def test_page_prefills_the_form_from_its_query_in_either_spelling():
     assert "checked" not in html.by_id("opt-encrypt_network")[1]
     assert "checked" in html.by_id("opt-nodelocal_dnscache")[1]
     selected = [a for t, a in html.elements if t == "option" and "selected" in a]
-    assert len(selected) == 3  # kube_proxy_mode, weave_version and firewall
+    assert len(selected) == 4  # kube_proxy_mode, weave_version, firewall and drain
 
 
 def test_page_loads_nothing_from_outside_the_service():
