@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.serial  # alone on the machine: scripts/test runs it after the rest
+
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
 
 

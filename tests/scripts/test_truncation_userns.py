@@ -23,13 +23,6 @@ VARIANTS = {
 MAIN_REACHED = "[INFO] kubeinit "  # main's first log line
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    box = Sandbox()
-    yield box
-    box.close()
-
-
 def cut_offsets(script: bytes) -> list[int]:
     """Every 1 KiB, and every byte of the last 200 (the call to main, the closing brace and before).
 
@@ -39,21 +32,37 @@ def cut_offsets(script: bytes) -> list[int]:
     return sorted(set(range(0, size, 1024)) | set(range(max(0, size - 200), size)))
 
 
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[list[Sandbox]]:
+    """One sandbox a CPU: the cuts run side by side, each sandbox's calls its own."""
+    boxes = [Sandbox() for _ in range(os.cpu_count() or 1)]
+    yield boxes
+    for box in boxes:
+        box.close()
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("args", [(), ("dry-run",)], ids=["install", "dry-run"])
-def test_a_truncated_script_changes_nothing(sandbox: Sandbox, variant: str, args: tuple[str, ...]) -> None:
+def test_a_truncated_script_changes_nothing(sandboxes: list[Sandbox], variant: str, args: tuple[str, ...]) -> None:
     script = render_script(**VARIANTS[variant]).encode()
     # Control: the same harness runs the whole script into main (as root of a user namespace).
-    sandbox.reset()
-    whole = sandbox.run(script, *args, userns_root=True)
+    sandboxes[0].reset()
+    whole = sandboxes[0].run(script, *args, userns_root=True)
     assert MAIN_REACHED in whole.stderr, whole.stderr
-    ran: list[str] = []
-    for offset in cut_offsets(script):
-        sandbox.reset()
-        run = sandbox.run(script[:offset], *args, userns_root=True)
-        if sandbox.calls() or run.stdout or MAIN_REACHED in run.stderr:
-            ran.append(f"cut at {offset}: calls={sandbox.calls()} stdout={run.stdout[:200]!r} stderr={run.stderr[-300:]!r}")
-    assert ran == []
+
+    def cuts(box: Sandbox, offsets: list[int]) -> list[str]:
+        ran = []
+        for offset in offsets:
+            box.reset()
+            run = box.run(script[:offset], *args, userns_root=True)
+            if box.calls() or run.stdout or MAIN_REACHED in run.stderr:
+                ran.append(f"cut at {offset}: calls={box.calls()} stdout={run.stdout[:200]!r} stderr={run.stderr[-300:]!r}")
+        return ran
+
+    offsets = cut_offsets(script)
+    with ThreadPoolExecutor(len(sandboxes)) as pool:
+        shares = pool.map(cuts, sandboxes, [offsets[i::len(sandboxes)] for i in range(len(sandboxes))])
+        assert [line for share in shares for line in share] == []
 
 
 
