@@ -24,16 +24,19 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import platform
 import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
-from tests.support.bundle import deb_file_name, maintainer_scripts, make_deb
+from tests.support import BASE_URL
+
 from tests.support.rootfs import ADDRESS, SYSTEM_PATH, Machine
 
-ARCH = "amd64"
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 K8S, DOCKER = "pkgs.k8s.io", "download.docker.com"
 # pkgs.k8s.io's packages per minor, (name, version, Depends), from kubernetes/release
 # cmd/krel/templates/latest/metadata.yaml (from 1.32: kubeadm and kubectl depend on nothing, kubelet on
@@ -51,7 +54,53 @@ KUBE_PACKAGES = {
 # containerd and runc).
 DOCKER_PACKAGES = {"bookworm": [
     ("containerd.io", version, "libc6 (>= 2.34), libseccomp2 (>= 2.5.0)") for version in ("1.7.27-1", "2.2.6-1~debian.12~bookworm")]}
-DOCKER_RELATIONS = "Provides: containerd, runc\nConflicts: containerd, runc\nReplaces: containerd, runc\n"
+RELATIONS = {"containerd.io": "Provides: containerd, runc\nConflicts: containerd, runc\nReplaces: containerd, runc\n"}
+DEBIAN = "deb.debian.org"  # a stand-in for Debian's own archive: only with attach(debian=True)
+DEBIAN_KEYRING = "/etc/apt/keyrings/kubeinit-test-debian.gpg"
+
+
+def deb_file_name(name: str, version: str, arch: str = ARCH) -> str:
+    return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
+
+
+def maintainer_scripts(name: str, version: str) -> dict[str, str]:
+    """postinst and postrm for a test package that the real dpkg installs: they keep the stubs' package state
+    (rootfs STATE/packages, which the stubbed kubeadm, kubelet and containerd read for their versions) and
+    link the stubbed commands the package brings (rootfs BROUGHT: containerd, crictl), so the rest of the
+    host answers as it does after the real package manager ran."""
+    from tests.support.rootfs import BROUGHT, PACKAGED, STATE
+
+    links = [f"ln -sf {PACKAGED}/{command} /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
+    unlinks = [f"rm -f /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
+    return {
+        "/DEBIAN/postinst": "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n"
+                            f"mkdir -p {STATE}\necho '{name} {version}' >>{STATE}/packages\n" + "".join(f"{line}\n" for line in links),
+        "/DEBIAN/postrm": "#!/bin/sh\ncase $1 in remove|purge)\n"
+                          f"  sed -i '/^{name} /d' {STATE}/packages 2>/dev/null || true\n" + "".join(f"  {line}\n" for line in unlinks)
+                          + ";;\nesac\nexit 0\n",
+    }
+
+
+def make_deb(directory: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None,
+             arch: str = ARCH, conflicts: str = "") -> Path:
+    """A real Debian package, built by dpkg-deb --build."""
+    root = directory / f"build-{name}-{version.replace(':', '_')}"
+    (root / "DEBIAN").mkdir(parents=True)
+    control = f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: kubeinit tests <t@example.com>\n"
+    if depends:
+        control += f"Depends: {depends}\n"
+    if conflicts:
+        control += f"Conflicts: {conflicts}\n"
+    control += f"Description: {name} for the kubeinit air-gap tests\n"
+    (root / "DEBIAN/control").write_text(control)
+    for path, content in (files or {}).items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        target.chmod(0o755)
+    out = directory / deb_file_name(name, version, arch)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(out)], check=True, capture_output=True)
+    return out
 
 
 def _run(*argv: str, **kwargs) -> subprocess.CompletedProcess:
@@ -69,11 +118,17 @@ class Repositories:
     """The two repositories, their signing key, and the TLS server (see the module docstring)."""
 
     def __init__(self, directory: Path, kube: dict | None = None, docker: dict | None = None, *,
-                 key_expired: bool = False):
+                 debian: dict | None = None, files: dict[str, dict[str, str]] | None = None,
+                 relations: dict[str, str] | None = None, key_expired: bool = False):
+        """kube: {minor: [(name, version, Depends)]}, docker and debian: {codename: [...]}; files: a package's
+        files ({name: {path: content}}); relations: a package's other control lines (Conflicts: ...)."""
         self.dir = directory
         self.www = directory / "www"
         self.kube = KUBE_PACKAGES if kube is None else kube
         self.docker = DOCKER_PACKAGES if docker is None else docker
+        self.debian = debian or {}
+        self.files = files or {}
+        self.relations = RELATIONS if relations is None else relations
         self.log = directory / "requests.log"
         directory.mkdir(parents=True, exist_ok=True)
         self._tls()
@@ -102,7 +157,7 @@ class Repositories:
         _run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", str(self.cert_key), "-out", str(csr), "-subj", f"/CN={K8S}")
         ext = self.dir / "server.ext"
-        ext.write_text(f"subjectAltName=DNS:{K8S},DNS:{DOCKER}\nextendedKeyUsage=serverAuth\n")
+        ext.write_text(f"subjectAltName=DNS:{K8S},DNS:{DOCKER},DNS:{DEBIAN}\nextendedKeyUsage=serverAuth\n")
         _run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca), "-CAkey", str(ca_key), "-CAcreateserial",
              "-out", str(self.cert), "-days", "2", "-extfile", str(ext))
 
@@ -129,7 +184,7 @@ class Repositories:
         (directory / "Release").write_text("\n".join(lines) + "\n")
         self._sign(directory / "Release")
 
-    def _index(self, directory: Path, packages: list[tuple[str, str, str]], pool: str, relations: str = "") -> str:
+    def _index(self, directory: Path, packages: list[tuple[str, str, str]], pool: str) -> str:
         """The .deb files under directory/pool and the Packages text naming them (relative to directory)."""
         (directory / pool).mkdir(parents=True, exist_ok=True)
         text = ""
@@ -138,9 +193,10 @@ class Repositories:
             built = self.dir / "debs" / deb.name
             if not built.exists():
                 built.parent.mkdir(exist_ok=True)
-                make_deb(built.parent, name, version, depends, maintainer_scripts(name, version), arch=ARCH)
-                if relations and name == "containerd.io":  # Docker's Provides, Conflicts and Replaces
-                    self._with_relations(built, relations)
+                make_deb(built.parent, name, version, depends, {**self.files.get(name, {}), **maintainer_scripts(name, version)},
+                         arch=ARCH)
+                if name in self.relations:
+                    self._with_relations(built, self.relations[name])
             if not deb.exists():
                 shutil.copy(built, deb)
             text += _stanza(deb, f"{pool}/{deb.name}")
@@ -164,13 +220,24 @@ class Repositories:
             (base / "Release.key").write_bytes(self.public_key())
         for codename, packages in self.docker.items():
             base = self.www / DOCKER / "linux/debian"
-            dist = base / "dists" / codename
-            index = f"stable/binary-{ARCH}/Packages"
-            (dist / index).parent.mkdir(parents=True, exist_ok=True)
-            text = self._index(base, packages, f"dists/{codename}/pool/stable/{ARCH}", DOCKER_RELATIONS)
-            (dist / index).write_text(text)
-            self._release(dist, [index], Label="Docker CE", Suite=codename, Codename=codename, Components="stable")
+            self._suite(base, codename, "stable", packages, f"dists/{codename}/pool/stable/{ARCH}", "Docker CE")
             (base / "gpg").write_bytes(self.public_key())
+        for codename, packages in self.debian.items():
+            self._suite(self.www / DEBIAN / "debian", codename, "main", packages, "pool/main", "Debian")
+
+    def _suite(self, base: Path, codename: str, component: str, packages: list, pool: str, label: str) -> None:
+        """A "deb URL CODENAME COMPONENT" repository: dists/CODENAME/{InRelease,COMPONENT/binary-ARCH/Packages}."""
+        dist = base / "dists" / codename
+        index = f"{component}/binary-{ARCH}/Packages"
+        (dist / index).parent.mkdir(parents=True, exist_ok=True)
+        (dist / index).write_text(self._index(base, packages, pool))
+        self._release(dist, [index], Label=label, Suite=codename, Codename=codename, Components=component)
+
+    def site(self, host: str, path: str, data: str | bytes) -> None:
+        """Another file the server answers: https://HOST/PATH, or http://HOST:8000/PATH (PATH?QUERY with a query)."""
+        target = self.www / host / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data.encode() if isinstance(data, str) else data)
 
     def reissue_key(self) -> None:
         """A new signing key (as pkgs.k8s.io re-issued its key when it expired, kubernetes/release#3818): every
@@ -179,11 +246,17 @@ class Repositories:
         self._build()
 
     # -- a host --------------------------------------------------------------------------------------------
-    def attach(self, machine: Machine) -> None:
-        """The repositories' names on MACHINE's address, its trust in the test CA (the real
-        update-ca-certificates), and the server in each of its runs."""
+    def attach(self, machine: Machine, debian: bool = False) -> None:
+        """The repositories' names (and the test service's, kubeinit.test) on MACHINE's address, its trust in
+        the test CA (the real update-ca-certificates), and the server in each of its runs. debian: the host's
+        own archive is the stand-in, signed by the test's key (/etc/apt/sources.list names it)."""
         hosts = machine.read("/etc/hosts") or ""
-        machine.write("/etc/hosts", hosts + f"{ADDRESS}\t{K8S} {DOCKER}\n")
+        machine.write("/etc/hosts", hosts + f"{ADDRESS}\t{K8S} {DOCKER} {DEBIAN} {urllib.parse.urlsplit(BASE_URL).hostname}\n")
+        if debian:
+            machine.write(DEBIAN_KEYRING, "")
+            machine.path(DEBIAN_KEYRING).write_bytes(_run("gpg", "--homedir", str(self.gnupg), "--export").stdout)
+            codename = next(iter(self.debian))
+            machine.write("/etc/apt/sources.list", f"deb [signed-by={DEBIAN_KEYRING}] https://{DEBIAN}/debian {codename} main\n")
         # No resolver answers in the namespace: a closed port on loopback fails a lookup at once (Debian's own
         # mirror, unreachable here, is then one warning of 'apt-get update'), where an unreachable one times out.
         machine.write("/etc/resolv.conf", "nameserver 127.0.0.1\n")

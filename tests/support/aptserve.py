@@ -1,11 +1,12 @@
-"""The HTTPS server behind tests/support/aptrepo.py: run by Machine inside a test host's network namespace.
+"""The web server behind tests/support/aptrepo.py: run by Machine inside a test host's network namespace.
 
     python3 aptserve.py ROOT CERT KEY ADDRESS READY LOG
 
-Serves ROOT/HOST/PATH for a GET or HEAD of https://HOST/PATH (the Host header names the site, as one
-address answers for every name the host's /etc/hosts gives it), 404 for anything else. Each request
-is a line "HOST PATH STATUS" in LOG; READY is created once the socket listens. Standard library only:
-it runs on the test process's interpreter, outside the host's root.
+Serves ROOT/HOST/PATH for a GET or HEAD of https://HOST/PATH on port 443, and of http://HOST:8000/PATH
+(the test service's port, tests.support.BASE_URL) on 8000; a request with a query is ROOT/HOST/PATH?QUERY.
+The Host header names the site, as one address answers for every name the host's /etc/hosts gives it;
+anything else is 404. Each request is a line "HOST PATH STATUS" in LOG; READY is created once both
+sockets listen. Standard library only: it runs on the test process's interpreter, outside the host's root.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import http.server
 import socketserver
 import ssl
 import sys
+import threading
 import urllib.parse
 from pathlib import Path
 
@@ -27,7 +29,8 @@ def main(root: str, cert: str, key: str, address: str, ready: str, log: str) -> 
 
         def _file(self) -> Path | None:
             host = self.headers.get("Host", "").split(":")[0]
-            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+            parts = urllib.parse.urlsplit(self.path)
+            path = urllib.parse.unquote(parts.path) + (f"?{parts.query}" if parts.query else "")
             site = (top / host).resolve()
             found = (site / path.lstrip("/")).resolve()
             ok = host and found.is_file() and found.is_relative_to(site)
@@ -56,14 +59,15 @@ def main(root: str, cert: str, key: str, address: str, ready: str, log: str) -> 
     class Server(http.server.ThreadingHTTPServer):
         def server_bind(self) -> None:  # HTTPServer's own asks DNS for the address's name (socket.getfqdn):
             socketserver.TCPServer.server_bind(self)  # the namespace has no resolver to answer
-            self.server_name, self.server_port = address, 443
+            self.server_name, self.server_port = self.server_address[:2]
 
-    server = Server((address, 443), Handler)
+    secure, plain = Server((address, 443), Handler), Server((address, 8000), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    secure.socket = context.wrap_socket(secure.socket, server_side=True)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
     Path(ready).touch()
-    server.serve_forever()
+    secure.serve_forever()
 
 
 if __name__ == "__main__":

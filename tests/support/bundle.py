@@ -1,18 +1,18 @@
-"""A test air-gap bundle, built by the real kubernetes-airgap-bundle script in the fake host from
-stubbed repository and registry answers.
+"""A test air-gap bundle, built by the real kubernetes-airgap-bundle script in the fake host with the real
+apt-get, apt-cache, curl and gpg against signed stand-ins of its repositories, and a stubbed registry.
 
-The repository's packages are real ``.deb`` files made here with ``dpkg-deb --build`` (kubeadm's
-holds a ``usr/bin/kubeadm`` that answers ``config images list`` as kubeadm does, from
-``fixtures/kubeadm-config-images-list.txt``); the registry's images are real OCI image layouts
-(``oci-layout``, ``index.json``, ``blobs/sha256/...``) in tar archives, named as skopeo names them
-(``org.opencontainers.image.ref.name`` = the full image name).
+The repositories (tests/support/aptrepo.py) hold real ``.deb`` files made here with ``dpkg-deb --build``
+(kubeadm's holds a ``usr/bin/kubeadm`` that answers ``config images list`` as kubeadm does, from
+``fixtures/kubeadm-config-images-list.txt``): apt's own solver picks the bundle's set. The registry's
+images are real OCI image layouts (``oci-layout``, ``index.json``, ``blobs/sha256/...``) in tar archives,
+named as skopeo names them (``org.opencontainers.image.ref.name`` = the full image name).
 
 The RHEL family's bundle (``rhel_bundle``) holds real ``.rpm`` files made with rpmbuild (Debian's
 ``rpm`` package) and is laid out here the way the builder lays out the Debian one (which a test
 checks): the builder's dnf path itself (dnf download, rpmkeys) runs only through bash -n and
 shellcheck, as signing test packages is beyond these tests.
 
-    host = builder(tmp_path)                 # a Machine whose apt, curl and skopeo answer from them
+    host = builder(tmp_path)                 # a Machine with those repositories, service and registry
     result = host.run(builder_script(), ...)
     bundle = host.path("/" + BUNDLE_NAME)
 """
@@ -27,16 +27,15 @@ import platform
 import re
 import subprocess
 import tarfile
+import urllib.parse
 from pathlib import Path
 
 from tests.support import BASE_URL, render_script
+from tests.support.aptrepo import ARCH, deb_file_name, make_deb, maintainer_scripts  # noqa: F401 (ARCH: tests use it)
 
 KUBE = "1.37.3"
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 BUNDLE_NAME = f"kubeinit-airgap-{KUBE}-debian-{ARCH}.tar.gz"
-REPO = "/srv/test-repo"  # inside the machine: the repository's .deb files
 REGISTRY = "/srv/test-registry"  # the registry's images, one OCI archive each
-SERVICE = "/srv/test-service"  # the kubeinit service's answers, one file per URL
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # name: (version, Depends): pkgs.k8s.io's packages and Docker's containerd.io (which carries runc) with
@@ -101,50 +100,6 @@ esac
 """
 
 
-def deb_file_name(name: str, version: str, arch: str = ARCH) -> str:
-    return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
-
-
-def maintainer_scripts(name: str, version: str) -> dict[str, str]:
-    """postinst and postrm for a test package that the real dpkg installs: they keep the stubs' package state
-    (rootfs STATE/packages, which the stubbed kubeadm, kubelet and containerd read for their versions) and
-    link the stubbed commands the package brings (rootfs BROUGHT: containerd, crictl), so the rest of the
-    host answers as it does after the real package manager ran."""
-    from tests.support.rootfs import BROUGHT, PACKAGED, STATE
-
-    links = [f"ln -sf {PACKAGED}/{command} /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
-    unlinks = [f"rm -f /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
-    return {
-        "/DEBIAN/postinst": "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n"
-                            f"mkdir -p {STATE}\necho '{name} {version}' >>{STATE}/packages\n" + "".join(f"{line}\n" for line in links),
-        "/DEBIAN/postrm": "#!/bin/sh\ncase $1 in remove|purge)\n"
-                          f"  sed -i '/^{name} /d' {STATE}/packages 2>/dev/null || true\n" + "".join(f"  {line}\n" for line in unlinks)
-                          + ";;\nesac\nexit 0\n",
-    }
-
-
-def make_deb(directory: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None,
-             arch: str = ARCH, conflicts: str = "") -> Path:
-    """A real Debian package, built by dpkg-deb --build."""
-    root = directory / f"build-{name}-{version.replace(':', '_')}"
-    (root / "DEBIAN").mkdir(parents=True)
-    control = f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: kubeinit tests <t@example.com>\n"
-    if depends:
-        control += f"Depends: {depends}\n"
-    if conflicts:
-        control += f"Conflicts: {conflicts}\n"
-    control += f"Description: {name} for the kubeinit air-gap tests\n"
-    (root / "DEBIAN/control").write_text(control)
-    for path, content in (files or {}).items():
-        target = root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-        target.chmod(0o755)
-    out = directory / deb_file_name(name, version, arch)
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(out)], check=True, capture_output=True)
-    return out
-
-
 def _tar_add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -190,67 +145,16 @@ def sanitize(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
-# The stubs' answers, as the real tools give them. Each skips apt's "-o NAME=VALUE" pairs.
-_ARGS = """sub=; specs=; skip=0
-for a in "$@"; do if [ "$skip" = 1 ]; then skip=0; continue; fi
-case $a in -o) skip=1 ;; -*) ;; *) if [ -z "$sub" ]; then sub=$a; else specs="$specs $a"; fi ;; esac; done
-"""
-BEHAVIOUR = {
-    # apt-get update, and install --download-only (apt-get(8)): apt's solver from the named packages over
-    # the repository, as with an empty Dir::State::status: each "a | b" group takes the first alternative
-    # not conflicting with what is chosen (pkgDepCache::MarkInstall, apt-pkg/depcache.cc, tries the
-    # or-group in order), the chosen .deb files land in Dir::Cache::Archives; an unknown package is
-    # "E: Unable to locate package NAME", an unsatisfiable set "E: Unable to correct problems, you have
-    # held broken packages.", exit 100 (apt-private/private-install.cc).
-    "apt-get": _ARGS + f"""archives=.; prev=; for a in "$@"; do [ "$prev" = -o ] && case $a in Dir::Cache::Archives=*) archives=${{a#*=}} ;; esac; prev=$a; done
-deb() {{ ls {REPO}/"$1"_${{2:-*}}_*.deb 2>/dev/null | sort -V | tail -n1; }}
-field() {{ dpkg-deb -f "$1" "$2" | tr ',' '\\n' | sed 's/([^)]*)//g; s/ //g' | grep . || true; }}
-case $sub in
-  update) echo "Hit:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  InRelease"; echo "Reading package lists..." ;;
-  install) chosen=" "; conflicted=" "; files=; queue=$specs
-    while [ -n "$(echo $queue)" ]; do set -- $queue; s=$1; shift; queue="$*"; n=${{s%%=*}}; v=
-      case $s in *=*) v=${{s#*=}}; v=${{v#*:}} ;; esac
-      case $chosen in *" $n "*) continue ;; esac
-      f=$(deb "$n" "$v"); [ -n "$f" ] || {{ echo "E: Unable to locate package $n" >&2; exit 100; }}
-      case $conflicted in *" $n "*) echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100 ;; esac
-      for c in $(field "$f" Conflicts); do case $chosen in *" $c "*) echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100 ;; esac
-        conflicted="$conflicted$c "; done
-      chosen="$chosen$n "; files="$files $f"
-      for group in $(field "$f" Depends); do pick=
-        for alt in $(echo "$group" | tr '|' ' '); do case "$chosen $queue " in *" $alt "*) pick=$alt; break ;; esac; done
-        [ -n "$pick" ] || for alt in $(echo "$group" | tr '|' ' '); do
-          case $conflicted in *" $alt "*) continue ;; esac; [ -n "$(deb "$alt")" ] && {{ pick=$alt; break; }}; done
-        [ -n "$pick" ] || {{ echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100; }}
-        case "$chosen $queue " in *" $pick "*) ;; *) queue="$queue $pick" ;; esac; done
-    done
-    for f in $files; do cp "$f" "$archives/" && echo "Get:1 https://pkgs.k8s.io/core:/stable:/v1.37/deb  ${{f##*/}}"; done ;;
-  *) echo "E: the test's apt-get answers update and install only" >&2; exit 100 ;;
-esac""",
-    # apt-cache madison (" NAME | VERSION | SOURCE Packages"): apt-cache(8).
-    "apt-cache": _ARGS + f"""case $sub in
-  madison) for f in {REPO}/$(echo $specs)_*.deb; do printf ' %s | %s | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages\\n' \\
-      "$(dpkg-deb -f "$f" Package)" "$(dpkg-deb -f "$f" Version)"; done ;;
-esac""",
-    # skopeo copy docker://REF oci-archive:PATH:REF: the registry's archive for REF, for amd64 only
-    # (skopeo's error for another architecture); an unknown image is "manifest unknown".
-    "skopeo": f"""src=; dst=; arch=; prev=
+# The registry stays a stub (skopeo needs one): skopeo copy docker://REF oci-archive:PATH:REF gives the
+# registry's archive for REF, for amd64 only (skopeo's error for another architecture); an unknown image is
+# "manifest unknown".
+SKOPEO = f"""src=; dst=; arch=; prev=
 for a in "$@"; do case $prev in --override-arch) arch=$a ;; esac; case $a in docker://*) src=${{a#docker://}} ;; oci-archive:*) dst=${{a#oci-archive:}} ;; esac; prev=$a; done
 [ "$arch" = {ARCH} ] || {{ echo "FATA[0001] choosing an image from manifest list docker://$src: no image found in manifest list for architecture $arch, variant \\"\\", OS linux" >&2; exit 1; }}
 f={REGISTRY}/$(printf '%s' "$src" | sed 's/[^A-Za-z0-9._-]/_/g').tar
 [ -f "$f" ] || {{ echo "FATA[0001] initializing source docker://$src: reading manifest: manifest unknown" >&2; exit 1; }}
 [ "${{dst#*:}}" = "$src" ] || {{ echo "test skopeo: the archive would be named ${{dst#*:}}, not $src" >&2; exit 1; }}
-cp "$f" "${{dst%%:*}}\"""",
-    # curl: the signing key, the service's scripts (one file per URL), else "Could not resolve host".
-    "curl": f"""out=/dev/stdout; prev=; url=
-for a in "$@"; do [ "$prev" = -o ] && out=$a; case $a in http*://*) url=$a ;; esac; prev=$a; done
-case $url in
-  *Release.key|*repomd.xml.key|*/gpg) printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key" "-----END PGP PUBLIC KEY BLOCK-----" >"$out" ;;
-  {BASE_URL}/*) f={SERVICE}/$(printf '%s' "${{url#{BASE_URL}/}}" | sed 's/[^A-Za-z0-9._-]/_/g')
-    [ -f "$f" ] || {{ echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }}
-    cat "$f" >"$out" ;;
-  *) echo "curl: (6) Could not resolve host: ${{url#*://}}" >&2; exit 6 ;;
-esac""",
-}
+cp "$f" "${{dst%%:*}}\""""
 
 
 def served_scripts(query: dict[str, str]) -> dict[str, str]:
@@ -268,31 +172,36 @@ def served_scripts(query: dict[str, str]) -> dict[str, str]:
     return answers
 
 
-def builder(directory: Path, query: dict[str, str] | None = None, repository: str = ""):
-    """A connected Debian 12 host whose apt repository, registry and kubeinit service answer from
-    test packages, test images and the scripts the service renders for ``query`` (``repository``: the
-    registry holds the control plane's images under that mirror of registry.k8s.io, with its paths)."""
-    from tests.support.rootfs import Machine
+# Where each package comes from: pkgs.k8s.io the kube packages, with their cri-tools and kubernetes-cni;
+# Docker's repository containerd.io; Debian's archive (a stand-in, signed by the test's key) the rest.
+DEBIAN_SIDE = ("conntrack", "libsystemd0")
 
-    host = Machine(directory / "builder", behaviour=BEHAVIOUR)
-    repo = host.path(REPO)
-    repo.mkdir(parents=True)
-    for name, (version, depends) in PACKAGES.items():
-        files = {"/usr/bin/kubeadm": kubeadm_binary()} if name == "kubeadm" else {f"/usr/share/doc/{name}/test": ""}
-        files |= maintainer_scripts(name, version)
-        make_deb(directory, name, version, depends, files).rename(repo / deb_file_name(name, version))
-    for name, version in {**OLDER, **NEWER}.items():
-        make_deb(directory, name, version, PACKAGES[name][1]).rename(repo / deb_file_name(name, version))
-    for name, (version, depends, conflicts) in CONFLICTING.items():
-        make_deb(directory, name, version, depends, conflicts=conflicts).rename(repo / deb_file_name(name, version))
+
+def builder(directory: Path, query: dict[str, str] | None = None, repository: str = ""):
+    """A connected Debian 12 host whose real apt, curl and gpg reach signed HTTPS stand-ins of pkgs.k8s.io,
+    download.docker.com and Debian's archive (tests/support/aptrepo.py) holding the test packages, whose
+    kubeinit service (http://kubeinit.test:8000, the same server) answers the scripts it renders for
+    ``query``, and whose stubbed registry holds test images (``repository``: under that mirror of
+    registry.k8s.io, with its paths)."""
+    from tests.support.aptrepo import RELATIONS, Repositories
+    from tests.support.rootfs import REAL_PACKAGING, Machine
+
+    kube = [(n, v, d) for n, (v, d) in PACKAGES.items() if n not in ("containerd.io", *DEBIAN_SIDE)]
+    docker = [("containerd.io", *PACKAGES["containerd.io"])]
+    debian = [(n, *PACKAGES[n]) for n in DEBIAN_SIDE] + [(n, v, d) for n, (v, d, _) in CONFLICTING.items()]
+    kube += [(n, v, PACKAGES[n][1]) for n, v in OLDER.items()]
+    docker += [(n, v, PACKAGES[n][1]) for n, v in NEWER.items()]
+    repos = Repositories(directory / "repos", kube={KUBE.rsplit(".", 1)[0]: kube}, docker={"bookworm": docker},
+                         debian={"bookworm": debian}, files={"kubeadm": {"/usr/bin/kubeadm": kubeadm_binary()}},
+                         relations={**RELATIONS, **{n: f"Conflicts: {c}\n" for n, (_, _, c) in CONFLICTING.items()}})
+    host = Machine(directory / "builder", real=REAL_PACKAGING, behaviour={"skopeo": SKOPEO})
+    repos.attach(host, debian=True)
     registry = host.path(REGISTRY)
     registry.mkdir(parents=True)
     for ref in bundle_images(query or {}, repository):
         make_oci_archive(registry / (sanitize(ref) + ".tar"), ref)
-    service = host.path(SERVICE)
-    service.mkdir(parents=True)
     for url, body in served_scripts(query or {}).items():
-        (service / sanitize(url)).write_text(body)
+        repos.site(urllib.parse.urlsplit(BASE_URL).hostname, "/" + url, body)
     return host
 
 
