@@ -4,16 +4,33 @@ which it keeps, which it refuses, and what config.toml keeps of what was there."
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.scripts.test_install import QUERY, in_order, machine
 from tests.support import render_script
+from tests.support.ci import need_tool
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
 CONFIG = "/etc/containerd/config.toml"
+
+
+def toml_tables(text: str) -> dict[str, dict[str, str]]:
+    """{table: {key: raw value}} of the flat TOML containerd prints ('' for the top level)."""
+    tables: dict[str, dict[str, str]] = {"": {}}
+    current = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            current = line.strip("[]")
+            tables.setdefault(current, {})
+        elif "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            tables[current][key.strip()] = value.strip()
+    return tables
 # A containerd 2.x config someone else changed: an NVIDIA runtime (nvidia-ctk runtime configure adds one like
 # it), a tuned snapshotter, and the sandbox image and cgroup driver kubeinit owns, set otherwise.
 USER_CONFIG_2 = """\
@@ -101,6 +118,18 @@ def test_containerd_1_7_runs_kubernetes_1_35_with_a_warning(tmp_path: Path) -> N
     config = host.read(CONFIG)  # containerd 1.x's layout, its own keys
     assert 'sandbox_image = "registry.k8s.io/pause:3.10.1"' in config
     assert 'config_path = "/etc/containerd/certs.d"' in config and "SystemdCgroup = true" in config
+    # the real containerd 1.6 (Debian 12's) reads the file back: it parses, and the keys sit where it looks
+    written = tmp_path / "config.toml"
+    written.write_text(config)
+    dump = subprocess.run([need_tool("containerd", "apt-get install containerd"), "--config", str(written), "config", "dump"],
+                          capture_output=True, text=True, check=False)
+    assert dump.returncode == 0, dump.stderr
+    tables = toml_tables(dump.stdout)
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    assert tables[f"{cri}.containerd.runtimes.runc.options"]["SystemdCgroup"] == "true"
+    assert tables[cri]["sandbox_image"] == '"registry.k8s.io/pause:3.10.1"'
+    assert tables[f"{cri}.registry"]["config_path"] == '"/etc/containerd/certs.d"'
+    assert tables[""]["disabled_plugins"] == "[]"  # the CRI plugin runs
 
 
 def test_the_distributions_containerd_1_6_is_refused_with_the_remedy(tmp_path: Path) -> None:

@@ -96,50 +96,10 @@ OS_RELEASES = {
     "alpine": 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n',
 }
 
-# `containerd config default`, abridged to the parts the installer touches, for both layouts: 1.x's (1.6, 1.7: an
-# empty registry config_path) and 2.x's (2.0 to 2.2: config_path '/etc/containerd/certs.d:/etc/docker/certs.d', the
-# CRI image service's default Registry.ConfigPath in internal/cri/config, DefaultImageConfig).
-CONTAINERD_1_CONFIG = """\
-disabled_plugins = []
-imports = []
-oom_score = 0
-root = "/var/lib/containerd"
-state = "/run/containerd"
-version = 2
-
-[grpc]
-  address = "/run/containerd/containerd.sock"
-
-[plugins]
-
-  [plugins."io.containerd.grpc.v1.cri"]
-    disable_apparmor = false
-    enable_selinux = false
-    sandbox_image = "registry.k8s.io/pause:3.6"
-
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/opt/cni/bin"
-      conf_dir = "/etc/cni/net.d"
-
-    [plugins."io.containerd.grpc.v1.cri".registry]
-      config_path = ""
-
-      [plugins."io.containerd.grpc.v1.cri".registry.mirrors]
-
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      default_runtime_name = "runc"
-      snapshotter = "overlayfs"
-
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes]
-
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-          runtime_type = "io.containerd.runc.v2"
-
-          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-            BinaryName = ""
-            NoPivotRoot = false
-            SystemdCgroup = false
-"""
+# `containerd config default` for both layouts: 1.x's (1.6, 1.7: an empty registry config_path) as Debian 12's real
+# containerd 1.6 prints it (CONTAINERD_1_CONFIG, a recorded fixture), and 2.x's (2.0 to 2.2: config_path
+# '/etc/containerd/certs.d:/etc/docker/certs.d', the CRI image service's default Registry.ConfigPath in
+# internal/cri/config, DefaultImageConfig), abridged to the parts the installer touches.
 CONTAINERD_2_CONFIG = """\
 version = 3
 root = '/var/lib/containerd'
@@ -237,6 +197,9 @@ def fixture(name: str) -> str:
     """A recorded output under tests/support/fixtures, without its header comment (its source)."""
     lines = (FIXTURES / name).read_text().splitlines(keepends=True)
     return "".join(lines[next(i for i, line in enumerate(lines) if not line.startswith("# ")):])
+
+
+CONTAINERD_1_CONFIG = fixture("containerd-1.6-config-default.toml")
 
 
 # The stubbed cluster, as the control plane's kubeadm and kubectl see it (inside the root):
