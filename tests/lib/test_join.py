@@ -212,6 +212,7 @@ def test_a_failed_join_keeps_the_join_file_so_the_same_command_runs_again(tmp_pa
     first = host.run(script, "join-file=/root/kubeinit-join")
     assert first.returncode != 0 and "kubeadm join failed" in first.stderr
     assert "could not find a JWS signature" in first.stderr  # kubeadm's own reason reaches the user
+    assert "needs fresh join steps: run kubernetes-init again on the control plane" in first.stderr
     assert host.exists("/root/kubeinit-join")
     host.behave("kubeadm")  # the token is valid again (a fresh one, say)
     again = host.run(script, "join-file=/root/kubeinit-join")

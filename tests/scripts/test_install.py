@@ -237,6 +237,8 @@ def test_join_without_its_flags_stops_before_any_change(tmp_path: Path) -> None:
     result = host.run(render_script("scripts/kubernetes-node-join.sh.j2"), "api-server=10.0.0.1")
     assert result.returncode == 1
     assert "missing token ca-cert-hash" in result.stderr
+    # the way to fresh steps keeps the token out of argv and history: no 'kubeadm join --token ...' to paste
+    assert "run kubernetes-init again on the control plane" in result.stderr and "print-join-command" not in result.stderr
     assert host.changes() == {} and changing_calls(host) == []
 
 
