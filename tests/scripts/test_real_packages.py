@@ -6,6 +6,7 @@ side (kubeadm, kubelet, kubectl, containerd's daemon, crictl) stays stubbed, as 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,20 @@ def test_an_upgrade_moves_the_held_packages_with_the_real_apt(tmp_path: Path) ->
         ("kubeadm", "kubelet", "kubectl"), "1.37.3-1.1")
     assert shell(host, "apt-mark showhold").split() == ["kubeadm", "kubectl", "kubelet"]
     assert host.read(f"{CLUSTER}/version") == "v1.37.3\n"
+
+
+def test_apts_lock_held_by_another_process_is_waited_for(tmp_path: Path) -> None:
+    # unattended-upgrades on a first boot: a process holds dpkg's frontend and lists locks (fcntl locks, as apt's own
+    # GetLock takes them, apt-pkg/contrib/fileutl.cc) for a few seconds; the real apt-get names it and exits 100
+    host, _ = host_with(tmp_path)
+    # it takes them once the installer has written its kernel modules file, just before its first apt-get
+    holder = ("(until [ -e /etc/modules-load.d/kubeinit.conf ]; do sleep 0.02; done; exec python3 -c 'import fcntl, time\n"
+              "files = [open(p, \"a\") for p in (\"/var/lib/dpkg/lock-frontend\", \"/var/lib/dpkg/lock\", \"/var/lib/apt/lists/lock\")]\n"
+              "[fcntl.lockf(f, fcntl.LOCK_EX) for f in files]\ntime.sleep(5)') &\n")
+    script = render_script(kubernetes_version="1.37.2").replace("_pkg_lock_interval=5", "_pkg_lock_interval=1")
+    result = host.run(holder + script)
+    assert result.returncode == 0, result.stderr
+    # the wait quotes apt's own words, which name the holder as apt found it in /proc
+    assert re.search(r"another package run holds apt's lock \(/var/lib/\S+lock\. It is held by process \d+ \(python3\)\): "
+                     r"waiting up to 900s for it", result.stderr), result.stderr
+    assert installed(host)["kubeadm"] == "1.37.2-1.1"
