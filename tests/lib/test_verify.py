@@ -133,3 +133,12 @@ def test_a_script_fetched_over_plain_http_from_another_host_warns(base, warned):
     script = render(TEMPLATE, parse_pairs([]), base).body.decode()
     result = run_bash(script, "dry-run", as_nobody=True)  # what the user sees first, before any check
     assert ("[WARN] this script came over plain http from" in result.stderr) is warned, result.stderr
+
+
+@pytest.mark.parametrize("template", ["scripts/kubernetes-node-join.sh.j2", "scripts/kubernetes-troubleshoot.sh.j2"])
+def test_check_query_binds_every_scripts_query(template):
+    script = render_script(template, nodelocal_dnscache="1")
+    assert run_bash(script, "check-query=nodelocal-dnscache=yes", as_nobody=True).returncode == 0
+    other = run_bash(script, "check-query=nodelocal_dnscache=0", as_nobody=True)
+    assert other.returncode == 1
+    assert "kubeinit: check-query: nodelocal_dnscache: this script holds '1', you asked for '0'" in other.stderr
