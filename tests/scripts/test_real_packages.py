@@ -120,3 +120,17 @@ def test_apts_lock_held_by_another_process_is_waited_for(tmp_path: Path) -> None
     assert re.search(r"another package run holds apt's lock \(/var/lib/\S+lock\. It is held by process \d+ \(python3\)\): "
                      r"waiting up to 900s for it", result.stderr), result.stderr
     assert installed(host)["kubeadm"] == "1.37.2-1.1"
+
+
+def test_a_re_issued_key_is_fetched_again_on_a_host_that_has_the_old_lists(tmp_path: Path) -> None:
+    # with lists of the repository already, apt only warns about the signature and keeps the old index (exit 0)
+    host, repos = host_with(tmp_path)
+    assert host.run(render_script(kubernetes_version="1.37.2")).returncode == 0
+    shell(host, "apt-mark unhold kubectl >/dev/null && apt-get remove -y -q kubectl >/dev/null")  # one to install again
+    repos.reissue_key()
+    again = host.run(render_script(kubernetes_version="1.37.2"))
+    assert again.returncode == 0, again.stderr
+    assert "An error occurred during the signature verification" in again.stderr  # apt's warning, exit 0
+    assert "fetching its key again" in again.stderr
+    assert f"fpr:::::::::{repos.fingerprint()}:" in shell(host, f"gpg --show-keys --with-colons {KEYRING}")
+    assert installed(host)["kubectl"] == "1.37.2-1.1"

@@ -6,16 +6,19 @@ Serves ROOT/HOST/PATH for a GET or HEAD of https://HOST/PATH on port 443, and of
 (the test service's port, tests.support.BASE_URL) on 8000; a request with a query is ROOT/HOST/PATH?QUERY.
 The Host header names the site, as one address answers for every name the host's /etc/hosts gives it;
 anything else is 404. Each request is a line "HOST PATH STATUS" in LOG; READY is created once both
-sockets listen. Standard library only: it runs on the test process's interpreter, outside the host's root.
+sockets listen; it exits when the shell that started it is gone. Standard library only: it runs on the test
+process's interpreter, outside the host's root.
 """
 
 from __future__ import annotations
 
 import http.server
+import os
 import socketserver
 import ssl
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -66,6 +69,14 @@ def main(root: str, cert: str, key: str, address: str, ready: str, log: str) -> 
     context.load_cert_chain(cert, key)
     secure.socket = context.wrap_socket(secure.socket, server_side=True)
     threading.Thread(target=plain.serve_forever, daemon=True).start()
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the run's shell went (a test's timeout kills it, not this): so does the server
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
     Path(ready).touch()
     secure.serve_forever()
 

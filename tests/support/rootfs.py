@@ -802,13 +802,13 @@ class Machine:
                      "STUB_LOG": f"{STUB_DIR}/calls.log", **(env or {})}
         chroot = f'chroot {self.merged} /usr/bin/env -i "$@"'
         if self.servers:  # started in this namespace, stopped when the run ends
-            mounts.append("servers=")
+            mounts += ["servers=", "trap 'kill $servers 2>/dev/null' EXIT"]  # also when the run stops early
             for argv, ready, log in self.servers:
                 mounts += [f"rm -f {shlex.quote(str(ready))}",
                            f"{shlex.join(argv)} </dev/null >>{shlex.quote(str(log))} 2>&1 & servers=\"$servers $!\"",
-                           f"i=0; until [ -e {shlex.quote(str(ready))} ]; do i=$((i + 1)); if [ $i -gt 300 ]; then "
+                           f"i=0; until [ -e {shlex.quote(str(ready))} ]; do i=$((i + 1)); if [ $i -gt 1500 ]; then "
                            f"echo 'a test server did not start:' >&2; cat {shlex.quote(str(log))} >&2; exit 1; fi; sleep 0.02; done"]
-            chroot = f"rc=0; {chroot} || rc=$?; kill $servers; exit $rc"
+            chroot = f"rc=0; {chroot} || rc=$?; exit $rc"
         else:
             chroot = "exec " + chroot
         inner = "set -e\n" + "\n".join(mounts) + f"\n{chroot}\n"
