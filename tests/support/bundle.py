@@ -23,7 +23,6 @@ import gzip
 import hashlib
 import io
 import json
-import platform
 import re
 import subprocess
 import tarfile
@@ -31,7 +30,7 @@ import urllib.parse
 from pathlib import Path
 
 from tests.support import BASE_URL, render_script
-from tests.support.aptrepo import ARCH, deb_file_name, make_deb, maintainer_scripts  # noqa: F401 (ARCH: tests use it)
+from tests.support.aptrepo import ARCH
 
 KUBE = "1.37.3"
 BUNDLE_NAME = f"kubeinit-airgap-{KUBE}-debian-{ARCH}.tar.gz"
