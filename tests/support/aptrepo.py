@@ -15,8 +15,9 @@ against the index (apt-secure(8)); curl and apt reach the server over TLS with a
 CA, which the host trusts (update-ca-certificates, the real one, run by attach()).
 
 The packages are stand-ins carrying the real ones' names, versions and Depends (``KUBE_PACKAGES``,
-``DOCKER_PACKAGES``, each citing its source), with the maintainer scripts of tests.support.bundle
-(maintainer_scripts: the stubs' package state follows what the real dpkg did).
+``DOCKER_PACKAGES``, each citing its source), with maintainer scripts that keep the stubs' package state
+as the real dpkg changed it (``maintainer_scripts``). With ``debian=``, a stand-in for Debian's own archive
+too (the bundle builder's tests, tests/support/bundle.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import urllib.parse
 from pathlib import Path
 
 from tests.support import BASE_URL
-
 from tests.support.rootfs import ADDRESS, SYSTEM_PATH, Machine
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -68,13 +68,12 @@ def maintainer_scripts(name: str, version: str) -> dict[str, str]:
     (rootfs STATE/packages, which the stubbed kubeadm, kubelet and containerd read for their versions) and
     link the stubbed commands the package brings (rootfs BROUGHT: containerd, crictl), so the rest of the
     host answers as it does after the real package manager ran."""
-    from tests.support.rootfs import BROUGHT, PACKAGED, STATE
+    from tests.support.rootfs import _BRINGS, BROUGHT, STATE
 
-    links = [f"ln -sf {PACKAGED}/{command} /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
     unlinks = [f"rm -f /usr/bin/{command}" for command, names in BROUGHT.items() if name in names]
     return {
         "/DEBIAN/postinst": "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n"
-                            f"mkdir -p {STATE}\necho '{name} {version}' >>{STATE}/packages\n" + "".join(f"{line}\n" for line in links),
+                            f"mkdir -p {STATE}\necho '{name} {version}' >>{STATE}/packages\n{_BRINGS}\nbrings '{name}'\n",
         "/DEBIAN/postrm": "#!/bin/sh\ncase $1 in remove|purge)\n"
                           f"  sed -i '/^{name} /d' {STATE}/packages 2>/dev/null || true\n" + "".join(f"  {line}\n" for line in unlinks)
                           + ";;\nesac\nexit 0\n",
@@ -82,15 +81,14 @@ def maintainer_scripts(name: str, version: str) -> dict[str, str]:
 
 
 def make_deb(directory: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None,
-             arch: str = ARCH, conflicts: str = "") -> Path:
-    """A real Debian package, built by dpkg-deb --build."""
+             arch: str = ARCH, relations: str = "") -> Path:
+    """A real Debian package, built by dpkg-deb --build (relations: more control lines, "Conflicts: ...\\n")."""
     root = directory / f"build-{name}-{version.replace(':', '_')}"
     (root / "DEBIAN").mkdir(parents=True)
     control = f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: kubeinit tests <t@example.com>\n"
     if depends:
         control += f"Depends: {depends}\n"
-    if conflicts:
-        control += f"Conflicts: {conflicts}\n"
+    control += relations
     control += f"Description: {name} for the kubeinit air-gap tests\n"
     (root / "DEBIAN/control").write_text(control)
     for path, content in (files or {}).items():
@@ -115,7 +113,7 @@ def _stanza(deb: Path, filename: str) -> str:
 
 
 class Repositories:
-    """The two repositories, their signing key, and the TLS server (see the module docstring)."""
+    """The repositories, their signing key, and the TLS server (see the module docstring)."""
 
     def __init__(self, directory: Path, kube: dict | None = None, docker: dict | None = None, *,
                  debian: dict | None = None, files: dict[str, dict[str, str]] | None = None,
@@ -194,21 +192,11 @@ class Repositories:
             if not built.exists():
                 built.parent.mkdir(exist_ok=True)
                 make_deb(built.parent, name, version, depends, {**self.files.get(name, {}), **maintainer_scripts(name, version)},
-                         arch=ARCH)
-                if name in self.relations:
-                    self._with_relations(built, self.relations[name])
+                         arch=ARCH, relations=self.relations.get(name, ""))
             if not deb.exists():
                 shutil.copy(built, deb)
             text += _stanza(deb, f"{pool}/{deb.name}")
         return text
-
-    def _with_relations(self, deb: Path, relations: str) -> None:
-        root = self.dir / f"relations-{deb.stem}"
-        _run("dpkg-deb", "-R", str(deb), str(root))
-        control = root / "DEBIAN/control"
-        control.write_text(control.read_text().replace("Description:", relations + "Description:", 1))
-        _run("dpkg-deb", "--root-owner-group", "--build", str(root), str(deb))
-        shutil.rmtree(root)
 
     def _build(self) -> None:
         for minor, packages in self.kube.items():

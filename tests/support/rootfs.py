@@ -808,8 +808,7 @@ class Machine:
                            f"{shlex.join(argv)} </dev/null >>{shlex.quote(str(log))} 2>&1 & servers=\"$servers $!\"",
                            f"i=0; until [ -e {shlex.quote(str(ready))} ]; do i=$((i + 1)); if [ $i -gt 1500 ]; then "
                            f"echo 'a test server did not start:' >&2; cat {shlex.quote(str(log))} >&2; exit 1; fi; sleep 0.02; done"]
-            chroot = f"rc=0; {chroot} || rc=$?; exit $rc"
-        else:
+        else:  # nothing to stop afterwards
             chroot = "exec " + chroot
         inner = "set -e\n" + "\n".join(mounts) + f"\n{chroot}\n"
         command = ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", inner, "sh",
