@@ -1,7 +1,7 @@
 """Air-gapped installs (templates/lib/airgap.sh.j2) from a bundle that the real builder script
 (templates/scripts/kubernetes-airgap-bundle.sh.j2) made in the fake host with the real apt, curl and gpg
-against signed stand-ins of its repositories, and a stubbed registry (tests/support/bundle.py: real .deb
-files, real OCI archives).
+against Debian's real mirror and signed stand-ins of pkgs.k8s.io and Docker's repository, and a stubbed
+registry (tests/support/bundle.py: real .deb files, real OCI archives).
 
 The installs run with no default route, and every network tool (curl, dnf, skopeo, gpg; apt-get and
 apt-cache on the RHEL family) fails loudly: a test asserts none was called. On Debian the real apt-get
@@ -84,10 +84,13 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     header = {row[1]: row[2] for row in manifest if row[0] == "bundle"}
     assert header["kubernetes"] == KUBE and header["os-family"] == "debian" and header["arch"] == ARCH
     packages = {row[1]: row[2] for row in manifest if row[0] == "package"}
-    # the newest patch, not 1.37.2; containerd.io the pinned 2.2.6, not the repository's newest (2.3.0);
-    # the set apt's solver picks: libsystemd0 for "libsystemd0 | libelogind0", never the conflicting libelogind0
-    assert packages == {name: version for name, (version, _) in PACKAGES.items()}
-    assert "libelogind0" not in packages
+    # the newest patch, not 1.37.2; containerd.io the pinned 2.2.6, not the repository's newest (2.3.0)
+    assert {name: packages.get(name) for name in PACKAGES} == {name: version for name, (version, _) in PACKAGES.items()}
+    # the Debian side as apt's solver picks it from Debian's real index: kubelet's and containerd.io's dependencies
+    # and theirs, one side of each or-group (libpam0g's "debconf (>= 0.5) | debconf-2.0": debconf, never cdebconf,
+    # which also provides debconf-2.0 and which 'apt-cache depends --recurse' walked into)
+    assert {"mount", "util-linux", "libc6", "libseccomp2", "libpam0g", "debconf"} <= set(packages)
+    assert "debconf-2.0" in _control(files, "libpam0g", "Depends") and "cdebconf" not in packages
     images = {row[1]: row for row in manifest if row[0] == "image"}
     assert sorted(images) == sorted(bundle_images({}))
     from app.settings import get_settings
@@ -105,8 +108,20 @@ def test_the_builder_writes_packages_images_scripts_a_manifest_and_checksums(bui
     assert host.read("/kubernetes-node-join.sh") == render_script("scripts/kubernetes-node-join.sh.j2", kubernetes_version=KUBE)
     assert f"sudo bash kubernetes-init.sh airgap=/path/to/{BUNDLE_NAME}" in result.stdout
     assert "unsandboxed" not in result.stderr  # apt's sandbox user reached its private download directories
-    # resolved for a bare root, not against the builder's own packages: libsystemd0, installed here, came too
-    assert "libsystemd0" in packages and "libsystemd0" in dpkg_installed(host)
+    # resolved for a bare root, not against the builder's own packages: libc6, installed here, came too
+    assert "libc6" in packages and "libc6" in dpkg_installed(host)
+
+
+def _control(files: dict[str, bytes], package: str, field: str) -> str:
+    """A field of the bundle's PACKAGE, as the real dpkg-deb reads it."""
+    import subprocess
+    import tempfile
+
+    name = next(n for n in files if n.startswith(f"./packages/{package}_"))
+    with tempfile.NamedTemporaryFile(suffix=".deb") as deb:
+        deb.write(files[name])
+        deb.flush()
+        return subprocess.run(["dpkg-deb", "-f", deb.name, field], check=True, capture_output=True, text=True).stdout
 
 
 def test_the_builder_stops_naming_an_image_the_registry_does_not_have(tmp_path: Path) -> None:
@@ -129,15 +144,14 @@ def test_an_air_gapped_install_uses_only_the_bundle_and_no_network_tool(built, t
     assert result.returncode == 0, result.stderr
     assert network_calls(host) == [] and "NETWORK TOOL CALLED" not in result.stderr
     commands = host.commands()
-    # one offline apt-get transaction of the bundle's packages this host lacked (it has libsystemd0)
+    # one offline apt-get transaction of the bundle's packages this host lacked (it has the Debian side: it is the
+    # same release's minimal root)
     installs = [line for line in host.read("/var/log/apt/history.log").splitlines() if line.startswith("Commandline: ")]
     assert len(installs) == 1 and " install -y -q --no-remove --no-install-recommends " in installs[0]
     assert "-o Dir::Etc::SourceList=/dev/null" in installs[0]  # no source: nothing to download
-    assert sorted(p.rsplit("/", 1)[1].split("_")[0] for p in installs[0].split() if p.endswith(".deb")) == sorted(
-        set(PACKAGES) - {"libsystemd0"})
+    assert sorted(p.rsplit("/", 1)[1].split("_")[0] for p in installs[0].split() if p.endswith(".deb")) == sorted(PACKAGES)
     packages = dpkg_installed(host)
-    assert {name: packages.get(name) for name in PACKAGES if name != "libsystemd0"} == {
-        name: version for name, (version, _) in PACKAGES.items() if name != "libsystemd0"}
+    assert {name: packages.get(name) for name in PACKAGES} == {name: version for name, (version, _) in PACKAGES.items()}
     imports = [i for i, c in enumerate(commands) if c.startswith("ctr -n k8s.io images import --platform linux/")]
     assert len(imports) == len(bundle_images({}))
     init = next(i for i, c in enumerate(commands) if c.startswith("kubeadm init --config "))
@@ -245,21 +259,21 @@ def test_a_bad_bundle_is_refused_by_name_and_nothing_changes(built, tmp_path: Pa
 
 
 def test_a_bundle_lacking_a_dependency_installs_no_package_and_says_so(built, tmp_path: Path) -> None:
-    # kubelet depends on conntrack, which this host lacks: a bundle without it (built for a host that had it)
+    # kubelet depends on kubernetes-cni, which this host lacks: a bundle without it (built for a host that had it)
     files = members(built[0].path("/" + BUNDLE_NAME).read_bytes())
-    name = next(n for n in files if n.startswith("./packages/conntrack_"))
+    name = next(n for n in files if n.startswith("./packages/kubernetes-cni_"))
     del files[name]
     files["./manifest.tsv"] = b"".join(line for line in files["./manifest.tsv"].splitlines(keepends=True)
-                                       if not line.startswith(b"package\tconntrack\t"))
+                                       if not line.startswith(b"package\tkubernetes-cni\t"))
     files["./SHA256SUMS"] = sums(files)
     host = air_gapped(tmp_path, repack(files))
     result = host.run(render_script(), f"airgap={BUNDLE}", "private-address=10.0.0.5")
     assert result.returncode == 1
-    assert "kubelet : Depends: conntrack but it is not installable" in result.stdout + result.stderr  # apt's words
+    assert "kubelet : Depends: kubernetes-cni (>= 1.2.0) but it is not installable" in result.stdout + result.stderr  # apt's words
     assert ("apt-get could not install the bundle's packages (its messages are above; when apt's solver refused the "
             "set, none was installed): this host lacks a dependency the builder's host had") in result.stderr
     # nothing unpacked or left unconfigured: apt (and a re-run with a complete bundle) still works
-    assert not set(PACKAGES) - {"libsystemd0"} & set(dpkg_installed(host))
+    assert not set(PACKAGES) & set(dpkg_installed(host))
     assert host.run("apt-get check", env={"PATH": "/usr/bin:/bin"}).returncode == 0
 
 

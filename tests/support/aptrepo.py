@@ -16,8 +16,10 @@ CA, which the host trusts (update-ca-certificates, the real one, run by attach()
 
 The packages are stand-ins carrying the real ones' names, versions and Depends (``KUBE_PACKAGES``,
 ``DOCKER_PACKAGES``, each citing its source), with maintainer scripts that keep the stubs' package state
-as the real dpkg changed it (``maintainer_scripts``). With ``debian=``, a stand-in for Debian's own archive
-too (the bundle builder's tests, tests/support/bundle.py).
+as the real dpkg changed it (``maintainer_scripts``). With ``attach(machine, mirror=True)``, the host's apt
+also reaches Debian's real mirror (deb.debian.org, as its /etc/apt/sources.list from debootstrap names it),
+through a relay of the test process (``mirror_relay``): the bundle builder's tests resolve the Debian side
+of their package set there, with Debian's own signed index and keyring (tests/support/bundle.py).
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ import gzip
 import hashlib
 import platform
 import shutil
+import socket
+import socketserver
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
 
 from tests.support import BASE_URL
-from tests.support.rootfs import ADDRESS, SYSTEM_PATH, Machine
+from tests.support.aptserve import pipe
+from tests.support.rootfs import ADDRESS, MIRROR, SYSTEM_PATH, Machine
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 K8S, DOCKER = "pkgs.k8s.io", "download.docker.com"
@@ -55,8 +62,27 @@ KUBE_PACKAGES = {
 DOCKER_PACKAGES = {"bookworm": [
     ("containerd.io", version, "libc6 (>= 2.34), libseccomp2 (>= 2.5.0)") for version in ("1.7.27-1", "2.2.6-1~debian.12~bookworm")]}
 RELATIONS = {"containerd.io": "Provides: containerd, runc\nConflicts: containerd, runc\nReplaces: containerd, runc\n"}
-DEBIAN = "deb.debian.org"  # a stand-in for Debian's own archive: only with attach(debian=True)
-DEBIAN_KEYRING = "/etc/apt/keyrings/kubeinit-test-debian.gpg"
+DEBIAN = urllib.parse.urlsplit(MIRROR).hostname  # Debian's own mirror: reached only with attach(mirror=True)
+_relay: Path | None = None
+
+
+def mirror_relay() -> Path:
+    """A unix socket of this test process (in the machine's own network) whose every connection is piped to
+    Debian's mirror on port 80; a test host's server (aptserve.py) pipes its port 80 to it. Started once."""
+    global _relay
+    if _relay is None:
+        class Relay(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with socket.create_connection((DEBIAN, 80), timeout=120) as mirror:
+                    pipe(self.request, mirror)
+
+        class Server(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+
+        path = Path(tempfile.mkdtemp(prefix="kubeinit-mirror-")) / "relay.sock"
+        threading.Thread(target=Server(str(path), Relay).serve_forever, daemon=True).start()
+        _relay = path
+    return _relay
 
 
 def deb_file_name(name: str, version: str, arch: str = ARCH) -> str:
@@ -116,15 +142,14 @@ class Repositories:
     """The repositories, their signing key, and the TLS server (see the module docstring)."""
 
     def __init__(self, directory: Path, kube: dict | None = None, docker: dict | None = None, *,
-                 debian: dict | None = None, files: dict[str, dict[str, str]] | None = None,
+                 files: dict[str, dict[str, str]] | None = None,
                  relations: dict[str, str] | None = None, key_expired: bool = False):
-        """kube: {minor: [(name, version, Depends)]}, docker and debian: {codename: [...]}; files: a package's
+        """kube: {minor: [(name, version, Depends)]}, docker: {codename: [...]}; files: a package's
         files ({name: {path: content}}); relations: a package's other control lines (Conflicts: ...)."""
         self.dir = directory
         self.www = directory / "www"
         self.kube = KUBE_PACKAGES if kube is None else kube
         self.docker = DOCKER_PACKAGES if docker is None else docker
-        self.debian = debian or {}
         self.files = files or {}
         self.relations = RELATIONS if relations is None else relations
         self.log = directory / "requests.log"
@@ -155,7 +180,7 @@ class Repositories:
         _run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", str(self.cert_key), "-out", str(csr), "-subj", f"/CN={K8S}")
         ext = self.dir / "server.ext"
-        ext.write_text(f"subjectAltName=DNS:{K8S},DNS:{DOCKER},DNS:{DEBIAN}\nextendedKeyUsage=serverAuth\n")
+        ext.write_text(f"subjectAltName=DNS:{K8S},DNS:{DOCKER}\nextendedKeyUsage=serverAuth\n")
         _run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca), "-CAkey", str(ca_key), "-CAcreateserial",
              "-out", str(self.cert), "-days", "2", "-extfile", str(ext))
 
@@ -210,8 +235,6 @@ class Repositories:
             base = self.www / DOCKER / "linux/debian"
             self._suite(base, codename, "stable", packages, f"dists/{codename}/pool/stable/{ARCH}", "Docker CE")
             (base / "gpg").write_bytes(self.public_key())
-        for codename, packages in self.debian.items():
-            self._suite(self.www / DEBIAN / "debian", codename, "main", packages, "pool/main", "Debian")
 
     def _suite(self, base: Path, codename: str, component: str, packages: list, pool: str, label: str) -> None:
         """A "deb URL CODENAME COMPONENT" repository: dists/CODENAME/{InRelease,COMPONENT/binary-ARCH/Packages}."""
@@ -234,23 +257,20 @@ class Repositories:
         self._build()
 
     # -- a host --------------------------------------------------------------------------------------------
-    def attach(self, machine: Machine, debian: bool = False) -> None:
-        """The repositories' names (and the test service's, kubeinit.test) on MACHINE's address, its trust in
-        the test CA (the real update-ca-certificates), and the server in each of its runs. debian: the host's
-        own archive is the stand-in, signed by the test's key (/etc/apt/sources.list names it)."""
+    def attach(self, machine: Machine, mirror: bool = False) -> None:
+        """The repositories' names (and the test service's, kubeinit.test, and Debian's mirror) on MACHINE's
+        address, its trust in the test CA (the real update-ca-certificates), and the server in each of its runs.
+        mirror: port 80 there is piped to Debian's real mirror (mirror_relay); otherwise it is closed, and
+        'apt-get update' meets the host's own archive as one warning."""
         hosts = machine.read("/etc/hosts") or ""
         machine.write("/etc/hosts", hosts + f"{ADDRESS}\t{K8S} {DOCKER} {DEBIAN} {urllib.parse.urlsplit(BASE_URL).hostname}\n")
-        if debian:
-            machine.write(DEBIAN_KEYRING, "")
-            machine.path(DEBIAN_KEYRING).write_bytes(_run("gpg", "--homedir", str(self.gnupg), "--export").stdout)
-            codename = next(iter(self.debian))
-            machine.write("/etc/apt/sources.list", f"deb [signed-by={DEBIAN_KEYRING}] https://{DEBIAN}/debian {codename} main\n")
-        # No resolver answers in the namespace: a closed port on loopback fails a lookup at once (Debian's own
-        # mirror, unreachable here, is then one warning of 'apt-get update'), where an unreachable one times out.
+        # No resolver answers in the namespace: a closed port on loopback fails a lookup at once, where an
+        # unreachable one times out.
         machine.write("/etc/resolv.conf", "nameserver 127.0.0.1\n")
         machine.write("/usr/local/share/ca-certificates/kubeinit-test-ca.crt", self.ca.read_text())
         machine.serve([sys.executable, "-I", str(Path(__file__).with_name("aptserve.py")), str(self.www), str(self.cert),
-                       str(self.cert_key), ADDRESS, str(self.dir / "ready"), str(self.log)],
+                       str(self.cert_key), ADDRESS, str(self.dir / "ready"), str(self.log),
+                       *([str(mirror_relay())] if mirror else [])],
                       self.dir / "ready", self.dir / "server.log")
         machine.prepare("update-ca-certificates >/dev/null")
 

@@ -1,19 +1,22 @@
 """The web server behind tests/support/aptrepo.py: run by Machine inside a test host's network namespace.
 
-    python3 aptserve.py ROOT CERT KEY ADDRESS READY LOG
+    python3 aptserve.py ROOT CERT KEY ADDRESS READY LOG [RELAY]
 
 Serves ROOT/HOST/PATH for a GET or HEAD of https://HOST/PATH on port 443, and of http://HOST:8000/PATH
 (the test service's port, tests.support.BASE_URL) on 8000; a request with a query is ROOT/HOST/PATH?QUERY.
 The Host header names the site, as one address answers for every name the host's /etc/hosts gives it;
-anything else is 404. Each request is a line "HOST PATH STATUS" in LOG; READY is created once both
-sockets listen; it exits when the shell that started it is gone. Standard library only: it runs on the test
-process's interpreter, outside the host's root.
+anything else is 404. Each request is a line "HOST PATH STATUS" in LOG. With RELAY (a unix socket that the
+test process pipes to Debian's mirror, tests/support/aptrepo.py mirror_relay), each connection to port 80 is
+piped to it as it is: the host's apt talks to the real mirror through the namespace's only interface.
+READY is created once the sockets listen; it exits when the shell that started it is gone. Standard
+library only: it runs on the test process's interpreter, outside the host's root.
 """
 
 from __future__ import annotations
 
 import http.server
 import os
+import socket
 import socketserver
 import ssl
 import sys
@@ -23,7 +26,27 @@ import urllib.parse
 from pathlib import Path
 
 
-def main(root: str, cert: str, key: str, address: str, ready: str, log: str) -> None:
+def pipe(one: socket.socket, other: socket.socket) -> None:
+    """Copy both ways until each side has closed its half (one thread a way)."""
+    def copy(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    back = threading.Thread(target=copy, args=(other, one), daemon=True)
+    back.start()
+    copy(one, other)
+    back.join()
+
+
+def main(root: str, cert: str, key: str, address: str, ready: str, log: str, relay: str = "") -> None:
     top = Path(root).resolve()
     journal = open(log, "a", buffering=1)
 
@@ -69,6 +92,17 @@ def main(root: str, cert: str, key: str, address: str, ready: str, log: str) -> 
     context.load_cert_chain(cert, key)
     secure.socket = context.wrap_socket(secure.socket, server_side=True)
     threading.Thread(target=plain.serve_forever, daemon=True).start()
+    if relay:
+        class Relay(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with socket.socket(socket.AF_UNIX) as outside:
+                    outside.connect(relay)
+                    pipe(self.request, outside)
+
+        class Relayed(socketserver.ThreadingTCPServer):
+            daemon_threads = allow_reuse_address = True
+
+        threading.Thread(target=Relayed((address, 80), Relay).serve_forever, daemon=True).start()
     parent = os.getppid()
 
     def orphaned() -> None:  # the run's shell went (a test's timeout kills it, not this): so does the server

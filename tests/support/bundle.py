@@ -1,9 +1,11 @@
 """A test air-gap bundle, built by the real kubernetes-airgap-bundle script in the fake host with the real
-apt-get, apt-cache, curl and gpg against signed stand-ins of its repositories, and a stubbed registry.
+apt-get, apt-cache, curl and gpg against Debian's real mirror and signed stand-ins of pkgs.k8s.io and Docker's
+repository, and a stubbed registry.
 
-The repositories (tests/support/aptrepo.py) hold real ``.deb`` files made here with ``dpkg-deb --build``
-(kubeadm's holds a ``usr/bin/kubeadm`` that answers ``config images list`` as kubeadm does, from
-``fixtures/kubeadm-config-images-list.txt``): apt's own solver picks the bundle's set. The registry's
+The stand-ins (tests/support/aptrepo.py) hold real ``.deb`` files made here with ``dpkg-deb --build`` for what
+Debian lacks (kubeadm's holds a ``usr/bin/kubeadm`` that answers ``config images list`` as kubeadm does, from
+``fixtures/kubeadm-config-images-list.txt``); their dependencies come from Debian's mirror, reached through the
+test process (aptrepo.mirror_relay): apt's own solver picks the bundle's set from the real index. The registry's
 images are real OCI image layouts (``oci-layout``, ``index.json``, ``blobs/sha256/...``) in tar archives,
 named as skopeo names them (``org.opencontainers.image.ref.name`` = the full image name).
 
@@ -30,35 +32,23 @@ import urllib.parse
 from pathlib import Path
 
 from tests.support import BASE_URL, render_script
-from tests.support.aptrepo import ARCH
+from tests.support.aptrepo import ARCH, DOCKER_PACKAGES, KUBE_PACKAGES
 
 KUBE = "1.37.3"
 BUNDLE_NAME = f"kubeinit-airgap-{KUBE}-debian-{ARCH}.tar.gz"
 REGISTRY = "/srv/test-registry"  # the registry's images, one OCI archive each
 FIXTURES = Path(__file__).parent / "fixtures"
 
-# name: (version, Depends): pkgs.k8s.io's packages and Docker's containerd.io (which carries runc) with
-# their dependencies. kubeadm's has none from 1.32 (kubernetes/release cmd/krel/templates/latest/metadata.yaml),
-# so the builder names cri-tools itself; kubelet's conntrack stands for a dependency with alternatives.
-PACKAGES = {
-    "kubeadm": (f"{KUBE}-1.1", ""),
-    "kubelet": (f"{KUBE}-1.1", "conntrack, kubernetes-cni (>= 1.2.0)"),
-    "kubectl": (f"{KUBE}-1.1", ""),
-    "cri-tools": ("1.37.0-1.1", ""),
-    "kubernetes-cni": ("1.7.1-1.1", ""),
-    "containerd.io": ("2.2.6-1~debian.12~bookworm", ""),
-    "conntrack": ("1:1.4.7-1+b2", "libsystemd0 | libelogind0"),
-    "libsystemd0": ("252.38-1~deb12u1", ""),
-}
-# In the repository, not in the bundle: Debian 12's libelogind0, which conflicts with libsystemd0. The
-# or-group above stands for the alternatives and providers 'apt-cache depends --recurse' walks into (the
-# old builder's closure held both, and dpkg -i refused the set); apt's solver takes libsystemd0 only.
-CONFLICTING = {"libelogind0": ("252.9-1debian1", "", "libsystemd0")}
-OLDER = {"kubeadm": f"{KUBE[:-1]}2-1.1"}  # an older patch in the same repository: the builder takes the newest
-# Docker's repository offers containerd.io releases newer than the pinned one (KUBEINIT_CONTAINERD_VERSION): the
-# builder takes the pinned one, as connected hosts get it.
-NEWER = {"containerd.io": "2.3.0-1~debian.12~bookworm"}
-
+# name: (version, Depends): the stand-ins for what Debian lacks, as tests/support/aptrepo.py has them (each citing its
+# source): pkgs.k8s.io's newest patch of the minor (1.37.2 is there too: the builder takes the newest) and Docker's
+# containerd.io, pinned (KUBEINIT_CONTAINERD_VERSION). kubeadm's package depends on nothing from 1.32, so the builder
+# names cri-tools itself. Their Debian dependencies (kubelet's mount and util-linux, containerd.io's libc6 and
+# libseccomp2, and theirs in turn) come from Debian's real mirror.
+PACKAGES = {name: (version, depends) for name, version, depends in KUBE_PACKAGES[KUBE.rsplit(".", 1)[0]]} | {
+    "containerd.io": next((v, d) for n, v, d in DOCKER_PACKAGES["bookworm"] if v.startswith("2.2.6-"))}
+# Docker's repository offers containerd.io releases newer than the pinned one: the builder takes the pinned one, as
+# connected hosts get it.
+NEWER = [("containerd.io", "2.3.0-1~debian.12~bookworm", PACKAGES["containerd.io"][1])]
 
 def images_list(version: str = "v" + KUBE, repository: str = "registry.k8s.io", dns: str = "") -> list[str]:
     """kubeadm's answer for VERSION, REPOSITORY (imageRepository) and DNS (dns.imageRepository), from the recorded
@@ -171,30 +161,19 @@ def served_scripts(query: dict[str, str]) -> dict[str, str]:
     return answers
 
 
-# Where each package comes from: pkgs.k8s.io the kube packages, with their cri-tools and kubernetes-cni;
-# Docker's repository containerd.io; Debian's archive (a stand-in, signed by the test's key) the rest.
-DEBIAN_SIDE = ("conntrack", "libsystemd0")
-
-
 def builder(directory: Path, query: dict[str, str] | None = None, repository: str = ""):
-    """A connected Debian 12 host whose real apt, curl and gpg reach signed HTTPS stand-ins of pkgs.k8s.io,
-    download.docker.com and Debian's archive (tests/support/aptrepo.py) holding the test packages, whose
+    """A connected Debian 12 host whose real apt, curl and gpg reach signed HTTPS stand-ins of pkgs.k8s.io and
+    download.docker.com (tests/support/aptrepo.py) holding the test packages, and Debian's real mirror; whose
     kubeinit service (http://kubeinit.test:8000, the same server) answers the scripts it renders for
-    ``query``, and whose stubbed registry holds test images (``repository``: under that mirror of
+    ``query``; and whose stubbed registry holds test images (``repository``: under that mirror of
     registry.k8s.io, with its paths)."""
-    from tests.support.aptrepo import RELATIONS, Repositories
+    from tests.support.aptrepo import Repositories
     from tests.support.rootfs import REAL_PACKAGING, Machine
 
-    kube = [(n, v, d) for n, (v, d) in PACKAGES.items() if n not in ("containerd.io", *DEBIAN_SIDE)]
-    docker = [("containerd.io", *PACKAGES["containerd.io"])]
-    debian = [(n, *PACKAGES[n]) for n in DEBIAN_SIDE] + [(n, v, d) for n, (v, d, _) in CONFLICTING.items()]
-    kube += [(n, v, PACKAGES[n][1]) for n, v in OLDER.items()]
-    docker += [(n, v, PACKAGES[n][1]) for n, v in NEWER.items()]
-    repos = Repositories(directory / "repos", kube={KUBE.rsplit(".", 1)[0]: kube}, docker={"bookworm": docker},
-                         debian={"bookworm": debian}, files={"kubeadm": {"/usr/bin/kubeadm": kubeadm_binary()}},
-                         relations={**RELATIONS, **{n: f"Conflicts: {c}\n" for n, (_, _, c) in CONFLICTING.items()}})
+    repos = Repositories(directory / "repos", docker={"bookworm": DOCKER_PACKAGES["bookworm"] + NEWER},
+                         files={"kubeadm": {"/usr/bin/kubeadm": kubeadm_binary()}})
     host = Machine(directory / "builder", real=REAL_PACKAGING, behaviour={"skopeo": SKOPEO})
-    repos.attach(host, debian=True)
+    repos.attach(host, mirror=True)
     registry = host.path(REGISTRY)
     registry.mkdir(parents=True)
     for ref in bundle_images(query or {}, repository):
@@ -202,7 +181,6 @@ def builder(directory: Path, query: dict[str, str] | None = None, repository: st
     for url, body in served_scripts(query or {}).items():
         repos.site(urllib.parse.urlsplit(BASE_URL).hostname, "/" + url, body)
     return host
-
 
 def bundle_images(query: dict[str, str], repository: str = "") -> list[str]:
     """The images a bundle for these options holds (default settings of the service; REPOSITORY: another
