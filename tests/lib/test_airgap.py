@@ -21,8 +21,8 @@ import pytest
 
 from tests.support import render_script
 from tests.support.aptrepo import dpkg_installed
-from tests.support.bundle import (ARCH, BUNDLE_NAME, KUBE, PACKAGES, REGISTRY, RPM_ARCH, RPM_PACKAGES, bundle_images, builder,
-                                  builder_script, rhel_bundle)
+from tests.support.bundle import (ARCH, BUNDLE_NAME, KUBE, PACKAGES, REGISTRY, RHEL_BUNDLE_NAME, bundle_images, builder,
+                                  builder_script, rhel_builder)
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
 
@@ -65,7 +65,7 @@ def air_gapped(tmp_path: Path, bundle: bytes, path: str = BUNDLE, **kwargs):
     """A host with no default route whose network tools fail loudly, holding the bundle."""
     from tests.support.rootfs import Machine
 
-    real = REAL_APT if kwargs.get("os_release", "debian12") == "debian12" else ()
+    real = {"debian12": REAL_APT, "rocky9": ("rpm",)}.get(kwargs.get("os_release", "debian12"), ())
     host = Machine(tmp_path, route=False, behaviour={name: LOUD for name in NETWORK_TOOLS if name not in real},
                    real=real, **kwargs)
     host.path("/root").mkdir(parents=True, exist_ok=True)
@@ -191,19 +191,97 @@ def test_an_air_gapped_join_uses_only_the_bundle(built, tmp_path: Path) -> None:
     assert max(i for i, c in enumerate(commands) if "images import" in c) < join_at
 
 
-def test_an_air_gapped_rhel_install_takes_the_bundles_rpms_and_adds_no_repository(tmp_path: Path) -> None:
-    name, bundle = rhel_bundle(tmp_path)
-    host = air_gapped(tmp_path / "host", bundle, "/root/" + name, os_release="rocky9")
-    result = host.run(render_script(), f"airgap=/root/{name}", "private-address=10.0.0.5")
+@pytest.fixture(scope="module")
+def rhel_built(tmp_path_factory):
+    """The Rocky Linux 9 builder host (the real dnf and rpmkeys) after one run of the builder, and its repositories."""
+    host, repos = rhel_builder(tmp_path_factory.mktemp("rhel"))
+    result = host.run(builder_script(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    return host, repos
+
+
+def _rpms(bundle: bytes) -> dict[str, str]:
+    manifest = members(bundle)["./manifest.tsv"].decode().splitlines()
+    return {row[1]: row[2] for row in (line.split("\t") for line in manifest) if row[0] == "package"}
+
+
+def test_the_rhel_builder_bundles_every_dependency_also_those_its_own_host_has(rhel_built) -> None:
+    """dnf download --resolve skips what the builder has (dnf-download(8)): its host holds containerd.io's
+    libseccomp and container-selinux, and the bundle must hold them all the same (--alldeps)."""
+    from tests.support.rpmrepo import DOCKER_RPMS, KUBE_RPMS, ROCKY_RPMS
+
+    host, _ = rhel_built
+    packages = _rpms(host.path("/" + RHEL_BUNDLE_NAME).read_bytes())
+    offered = {name: evr.split(":")[-1] for name, evr, _, _ in
+               KUBE_RPMS["1.37"] + DOCKER_RPMS[:1] + [p for repo in ROCKY_RPMS.values() for p in repo]}
+    # the newest patch, containerd.io the pinned 2.2.6 (not the newer 2.3.0), and the closure: bash (/bin/sh, which
+    # every scriptlet requires), libseccomp and container-selinux; not rocky-release, which nothing requires
+    assert packages == {name: version for name, version in offered.items() if name != "rocky-release"}
+    result = host.run("rpm -q libseccomp container-selinux", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout  # the builder has them: dnf download --resolve alone left them out
+
+
+def test_the_rhel_builder_refuses_a_package_without_a_signature(tmp_path: Path) -> None:
+    """rpmkeys --checksig answers "digests OK" and exit 0 for an unsigned package: the builder asks for the signature."""
+    host, _ = rhel_builder(tmp_path, unsigned=("containerd.io",))
+    result = host.run(builder_script(), timeout=300)
+    assert result.returncode == 1
+    assert ("containerd.io-2.2.6-3.1.el9.x86_64.rpm: no signature that verifies against the repositories' keys "
+            "(") in result.stderr, result.stderr
+    assert not host.exists("/" + RHEL_BUNDLE_NAME)
+
+
+def test_the_rhel_builder_names_dnfs_missing_download_plugin(tmp_path: Path) -> None:
+    host, _ = rhel_builder(tmp_path)
+    host.prepare("rm /usr/lib/python3/dist-packages/dnf-plugins/download.py")
+    result = host.run(builder_script(), timeout=300)
+    assert result.returncode == 1
+    assert "the builder needs dnf's download command: install it first (dnf install dnf-plugins-core)" in result.stderr
+    assert not [c for c in host.commands() if c.startswith("skopeo")]
+
+
+def test_an_air_gapped_rhel_install_takes_the_bundles_rpms_and_adds_no_repository(rhel_built, tmp_path: Path) -> None:
+    """The bundle installs with the real rpm on a minimal Rocky Linux 9 (its shell and release only), offline."""
+    builder_host, repos = rhel_built
+    bundle = builder_host.path("/" + RHEL_BUNDLE_NAME).read_bytes()
+    host = air_gapped(tmp_path / "host", bundle, "/root/" + RHEL_BUNDLE_NAME, os_release="rocky9")
+    repos.install(host, "bash", "rocky-release")
+    result = host.run(render_script(), f"airgap=/root/{RHEL_BUNDLE_NAME}", "private-address=10.0.0.5")
     assert result.returncode == 0, result.stderr
     assert network_calls(host) == []
-    installs = [c for c in host.commands() if c.startswith("rpm -U ")]
-    assert len(installs) == 1
-    assert sorted(p.rsplit("/", 1)[1] for p in installs[0].split()[2:]) == sorted(
-        f"{n}-{v}.{RPM_ARCH}.rpm" for n, (v, _) in RPM_PACKAGES.items())
-    assert "kubelet 1.37.3-150500.1.1" in host.read("/var/lib/kubeinit-stubs/packages")  # read from the .rpm itself
+    packages = _rpms(bundle)
+    # one rpm transaction (its INSTALLTID, as rpm's database records it) of what this host lacked: all but its bash
+    tids = host.run("rpm -qa --qf '%{INSTALLTID} %{NAME}\\n'", env={"PATH": "/usr/bin:/bin"}).stdout.split("\n")
+    transactions: dict[str, set[str]] = {}
+    for tid, name in (line.split() for line in tids if line and not line.endswith(" gpg-pubkey")):  # the key import
+        transactions.setdefault(tid, set()).add(name)
+    assert sorted(transactions.values(), key=len) == [{"bash", "rocky-release"}, set(packages) - {"bash"}]
+    query = host.run("rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\\n' kubeadm kubelet containerd.io container-selinux",
+                     env={"PATH": "/usr/bin:/bin"})
+    assert query.stdout.splitlines() == [f"{n} {packages[n]}" for n in ("kubeadm", "kubelet", "containerd.io", "container-selinux")]
+    assert "kubelet 1.37.3-150500.1.1" in host.read("/var/lib/kubeinit-stubs/packages")  # its scriptlet ran
     assert not host.exists("/etc/yum.repos.d/kubernetes.repo") and not host.exists("/etc/yum.repos.d/docker-ce.repo")
     assert any(c.startswith("kubeadm init --config ") for c in host.commands())
+
+
+def test_a_rhel_bundle_resolved_against_the_builders_own_packages_does_not_install(rhel_built, tmp_path: Path) -> None:
+    """What 'dnf download --resolve' alone gives (no --alldeps): rpm refuses the set on a minimal host, and installs
+    none of it."""
+    builder_host, repos = rhel_built
+    script = builder_script()
+    assert script.count(" download --resolve --alldeps ") == 1
+    host, _ = rhel_builder(tmp_path / "builder")
+    built = host.run(script.replace(" download --resolve --alldeps ", " download --resolve "), timeout=300)
+    assert built.returncode == 0, built.stderr
+    bundle = host.path("/" + RHEL_BUNDLE_NAME).read_bytes()
+    assert not {"libseccomp", "container-selinux"} & set(_rpms(bundle))
+    target = air_gapped(tmp_path / "host", bundle, "/root/" + RHEL_BUNDLE_NAME, os_release="rocky9")
+    repos.install(target, "bash", "rocky-release")
+    result = target.run(render_script(), f"airgap=/root/{RHEL_BUNDLE_NAME}", "private-address=10.0.0.5")
+    assert result.returncode == 1
+    assert "container-selinux >= 2:2.74 is needed by containerd.io-2.2.6-3.1.el9" in result.stdout + result.stderr  # rpm's words
+    assert "rpm could not install the bundle's packages" in result.stderr
+    assert target.run("rpm -q kubeadm", env={"PATH": "/usr/bin:/bin"}).returncode == 1
 
 
 def _other_arch(files: dict[str, bytes]) -> dict[str, bytes]:

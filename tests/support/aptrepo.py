@@ -45,6 +45,7 @@ from tests.support.rootfs import ADDRESS, MIRROR, SYSTEM_PATH, Machine
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 K8S, DOCKER = "pkgs.k8s.io", "download.docker.com"
+ROCKY = "dl.rockylinux.org"  # Rocky Linux's own repositories (tests/support/rpmrepo.py)
 # pkgs.k8s.io's packages per minor, (name, version, Depends), from kubernetes/release
 # cmd/krel/templates/latest/metadata.yaml (from 1.32: kubeadm and kubectl depend on nothing, kubelet on
 # kubernetes-cni >= 1.2.0) and kubelet/kubelet.spec (debbuild adds mount and util-linux; iptables is only
@@ -158,13 +159,14 @@ class Repositories:
         self._generation = 0
         self.gnupg = self._key(expired=key_expired)
         self._build()
+        self._agent_stop()
 
     # -- keys and certificates -------------------------------------------------------------------------
     def _key(self, expired: bool = False) -> Path:
         """A new signing key (ed25519) in its own GnuPG home; an expired one was made a year ago, for a day."""
         self._generation += 1
-        home = self.dir / f"gnupg-{self._generation}"
-        home.mkdir(mode=0o700)
+        # Short: gpg-agent's socket lies in the home, and a unix socket's path has at most 107 characters.
+        home = Path(tempfile.mkdtemp(prefix=f"kubeinit-gpg{self._generation}-"))
         fake = ["--faked-system-time", time.strftime("%Y%m%dT%H%M%S!", time.gmtime(time.time() - 365 * 86400))] if expired else []
         _run("gpg", "--homedir", str(home), "--batch", "--passphrase", "", *fake, "--quick-gen-key",
              f"kubeinit test repository {self._generation} <repository@kubeinit.test>", "ed25519", "sign", "1d" if expired else "never")
@@ -180,7 +182,7 @@ class Repositories:
         _run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", str(self.cert_key), "-out", str(csr), "-subj", f"/CN={K8S}")
         ext = self.dir / "server.ext"
-        ext.write_text(f"subjectAltName=DNS:{K8S},DNS:{DOCKER}\nextendedKeyUsage=serverAuth\n")
+        ext.write_text(f"subjectAltName=DNS:{K8S},DNS:{DOCKER},DNS:{ROCKY}\nextendedKeyUsage=serverAuth\n")
         _run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca), "-CAkey", str(ca_key), "-CAcreateserial",
              "-out", str(self.cert), "-days", "2", "-extfile", str(ext))
 
@@ -255,6 +257,11 @@ class Repositories:
         index signed again with it, and the new key published where the old one was."""
         self.gnupg = self._key()
         self._build()
+        self._agent_stop()
+
+    def _agent_stop(self) -> None:
+        """The gpg-agent that signing started, stopped (the next signature starts another)."""
+        _run("gpgconf", "--homedir", str(self.gnupg), "--kill", "gpg-agent")
 
     # -- a host --------------------------------------------------------------------------------------------
     def attach(self, machine: Machine, mirror: bool = False) -> None:
@@ -263,7 +270,7 @@ class Repositories:
         mirror: port 80 there is piped to Debian's real mirror (mirror_relay); otherwise it is closed, and
         'apt-get update' meets the host's own archive as one warning."""
         hosts = machine.read("/etc/hosts") or ""
-        machine.write("/etc/hosts", hosts + f"{ADDRESS}\t{K8S} {DOCKER} {DEBIAN} {urllib.parse.urlsplit(BASE_URL).hostname}\n")
+        machine.write("/etc/hosts", hosts + f"{ADDRESS}\t{K8S} {DOCKER} {ROCKY} {DEBIAN} {urllib.parse.urlsplit(BASE_URL).hostname}\n")
         # No resolver answers in the namespace: a closed port on loopback fails a lookup at once, where an
         # unreachable one times out.
         machine.write("/etc/resolv.conf", "nameserver 127.0.0.1\n")

@@ -9,12 +9,11 @@ test process (aptrepo.mirror_relay): apt's own solver picks the bundle's set fro
 images are real OCI image layouts (``oci-layout``, ``index.json``, ``blobs/sha256/...``) in tar archives,
 named as skopeo names them (``org.opencontainers.image.ref.name`` = the full image name).
 
-The RHEL family's bundle (``rhel_bundle``) holds real ``.rpm`` files made with rpmbuild (Debian's
-``rpm`` package) and is laid out here the way the builder lays out the Debian one (which a test
-checks): the builder's dnf path itself (dnf download, rpmkeys) runs only through bash -n and
-shellcheck, as signing test packages is beyond these tests.
+The RHEL family's builder (``rhel_builder``) runs the real dnf (Debian's, with its download plugin) and rpmkeys
+against signed RPM stand-ins (tests/support/rpmrepo.py), on a host that already holds some of the dependencies.
 
     host = builder(tmp_path)                 # a Machine with those repositories, service and registry
+    host, repos = rhel_builder(tmp_path)     # the same for Rocky Linux 9, with the real dnf
     result = host.run(builder_script(), ...)
     bundle = host.path("/" + BUNDLE_NAME)
 """
@@ -26,7 +25,6 @@ import hashlib
 import io
 import json
 import re
-import subprocess
 import tarfile
 import urllib.parse
 from pathlib import Path
@@ -211,64 +209,29 @@ def builder_script(repository: str = "", **query: str) -> str:
     return script
 
 
-RPM_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}.get(ARCH, ARCH)
-RPM_PACKAGES = {  # name: (version-release, Requires)
-    "kubeadm": (f"{KUBE}-150500.1.1", "cri-tools >= 1.30.0, kubernetes-cni >= 1.2.0"),
-    "kubelet": (f"{KUBE}-150500.1.1", "conntrack-tools, kubernetes-cni >= 1.2.0"),
-    "kubectl": (f"{KUBE}-150500.1.1", ""),
-    "cri-tools": ("1.37.0-150500.1.1", ""),
-    "kubernetes-cni": ("1.7.1-150500.1.1", ""),
-    "containerd.io": ("2.2.6-1.el9", ""),
-    "conntrack-tools": ("1.4.7-2.el9", ""),
-}
+
+RHEL_BUNDLE_NAME = f"kubeinit-airgap-{KUBE}-rhel-{ARCH}.tar.gz"
+# What the RHEL family's builder host has already: a minimal system (its shell and release), and containerd.io's dependencies from Rocky's own
+# repositories (a host that ran containers): 'dnf download --resolve' alone would leave these out (dnf-download(8)).
+RHEL_BUILDER_HAS = ("bash", "rocky-release", "libseccomp", "container-selinux")
 
 
-def make_rpm(directory: Path, name: str, version_release: str, requires: str = "") -> Path:
-    """A real RPM package, built by rpmbuild."""
-    version, release = version_release.rsplit("-", 1)
-    spec = directory / f"{name}.spec"
-    lines = [f"Name: {name}", f"Version: {version}", f"Release: {release}", "Summary: kubeinit test package",
-             "License: Apache-2.0", f"BuildArch: {RPM_ARCH}"]
-    if requires:
-        lines.append(f"Requires: {requires}")
-    lines += ["%description", f"{name} for the kubeinit air-gap tests", "%install",
-              "mkdir -p %{buildroot}/usr/bin", f"printf '#!/bin/sh\\n' >%{{buildroot}}/usr/bin/{name}",
-              f"chmod 755 %{{buildroot}}/usr/bin/{name}", "%files", f"/usr/bin/{name}", ""]
-    spec.write_text("\n".join(lines))
-    top = directory / "rpmbuild"
-    subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}", "--define", f"_rpmdir {directory}",
-                    "--define", "__os_install_post %{nil}", "--define", "_build_id_links none", str(spec)],
-                   check=True, capture_output=True)
-    return directory / RPM_ARCH / f"{name}-{version_release}.{RPM_ARCH}.rpm"
+def rhel_builder(directory: Path, has: tuple[str, ...] = RHEL_BUILDER_HAS, unsigned: tuple[str, ...] = ()):
+    """(host, repositories): a connected Rocky Linux 9 host whose real dnf, rpm, curl and gpg reach signed stand-ins
+    of pkgs.k8s.io's, Docker's and Rocky's own RPM repositories (tests/support/rpmrepo.py; UNSIGNED: packages without
+    a signature), holding HAS already; its service and registry as builder()'s."""
+    from tests.support.rootfs import DNF_ROOT, Machine
+    from tests.support.rpmrepo import REAL_DNF, RpmRepositories
 
-
-def rhel_bundle(directory: Path) -> tuple[str, bytes]:
-    """(file name, bytes) of a bundle for the RHEL family: real .rpm files, real OCI archives, the
-    scripts, manifest.tsv and SHA256SUMS, as the builder writes them."""
-    files: dict[str, bytes] = {}
-    rows = [("bundle", "kubernetes", KUBE, "-", "-"), ("bundle", "os-family", "rhel", "-", "-"),
-            ("bundle", "arch", ARCH, "-", "-"), ("bundle", "os", "Rocky Linux 9.4 (Blue Onyx)", "-", "-")]
-    for name, (version, requires) in RPM_PACKAGES.items():
-        data = make_rpm(directory, name, version, requires).read_bytes()
-        path = f"packages/{name}-{version}.{RPM_ARCH}.rpm"
-        files["./" + path] = data
-        rows.append(("package", name, version, hashlib.sha256(data).hexdigest(), path))
+    repos = RpmRepositories(directory / "repos", files={"kubeadm": {"/usr/bin/kubeadm": kubeadm_binary()}}, unsigned=unsigned)
+    host = Machine(directory / "builder", os_release="rocky9", root_packages=DNF_ROOT, real=REAL_DNF,
+                   behaviour={"skopeo": SKOPEO})
+    repos.attach(host)
+    repos.install(host, *has)
+    registry = host.path(REGISTRY)
+    registry.mkdir(parents=True)
     for ref in bundle_images({}):
-        path = f"images/{sanitize(ref)}.tar"
-        digest = make_oci_archive(directory / "image.tar", ref)
-        files["./" + path] = (directory / "image.tar").read_bytes()
-        rows.append(("image", ref, ref.rsplit(":", 1)[1], digest, path))
-    for name in ("kubernetes-init", "kubernetes-node-join"):
-        body = render_script(f"scripts/{name}.sh.j2", kubernetes_version=KUBE).encode()
-        files[f"./scripts/{name}.sh"] = body
-        rows.append(("script", name, "0.1.0", hashlib.sha256(body).hexdigest(), f"scripts/{name}.sh"))
-    files["./manifest.tsv"] = ("# kubeinit air-gap bundle: kind, name, version, digest, path (tab-separated)\n"
-                               + "".join("\t".join(row) + "\n" for row in rows)).encode()
-    files["./SHA256SUMS"] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-                                    for name, data in sorted(files.items())).encode()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        for name, data in files.items():
-            _tar_add(archive, name, data)
-    return f"kubeinit-airgap-{KUBE}-rhel-{ARCH}.tar.gz", out.getvalue()
-
+        make_oci_archive(registry / (sanitize(ref) + ".tar"), ref)
+    for url, body in served_scripts({}).items():
+        repos.site(urllib.parse.urlsplit(BASE_URL).hostname, "/" + url, body)
+    return host, repos

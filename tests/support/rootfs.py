@@ -30,6 +30,7 @@ with a cgroup v2 marker; ``/proc`` is a real procfs (``swaps=`` bind-mounts a fa
 ``tests/support/distros/``) shapes the host instead: its os-release, cgroup version (no v2 marker on
 v1), ``uname -m``/``-r`` for ``arch``, what its repositories offer, and its Debian suite's own root.
 ``route=False`` leaves out the default route: an air-gapped host (lo still holds ``ADDRESS``).
+``root_packages=`` gives the root more Debian packages (a variant of the cached tree, e.g. ``DNF_ROOT``).
 
 Only what needs a real machine or cluster is stubbed (``STUBBED``; ufw runs for real, see
 tests/support/firewall_stubs.py, and ``prepare(script)`` sets a host up with the real tools
@@ -49,8 +50,8 @@ admin.conf and the static pod manifests first, as the real one does, and fails o
 after writing them; kubectl's reads answer in kubectl's formats (custom-columns, -o name,
 jsonpath) and errors (NotFound, connection refused) from that state, and ``machine.behave(name,
 snippet)`` gives one stub another behaviour between runs (an outage that a re-run no longer meets).
-``dpkg -i`` and ``rpm -U`` record the real package files they are given (read with the real
-``dpkg-deb`` and ``rpm -qp``); ``ctr`` imports real OCI archives into a list of image names.
+The air-gap tests install real package files with the real apt and dpkg, or rpm (tests/support/aptrepo.py,
+rpmrepo.py); ``ctr`` imports real OCI archives into a list of image names.
 
 A script piped to bash shares its stdin with the commands it runs: like the installers (one brace
 group, read whole), a test script must be read whole before a stub reads stdin.
@@ -74,7 +75,7 @@ CACHE = Path("/var/cache/kubeinit-tests")
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # minbase has bash, coreutils, sed, grep, mawk, util-linux; the installer also reads ip and ss; the
-# rpm stub reads real .rpm files (air-gap bundles of the RHEL family) with the real rpm; ufw is the
+# rpm stub reads real .rpm files with the real rpm (the RHEL family's air-gap tests run it for real: rpmrepo.py); ufw is the
 # real firewall (its iptables rules live in each run's private network namespace, loaded at "boot"
 # as ufw.service does: Machine.run), and procps gives ufw-init the sysctl it runs; ca-certificates
 # brings the real update-ca-certificates (ca_bundle); curl and gpg are the real ones where a test asks for
@@ -548,12 +549,8 @@ containerd.io*) case $a in containerd.io-*) want="${{a#containerd.io-}}*" ;; *) 
 f='${{Package}}\\t${{Version}}\\n'; prev=; for a in "$@"; do case $a in -f=*|--showformat=*) f=${{a#*=}} ;; esac; [ "$prev" = -f ] && f=$a; prev=$a; done
 f=$(printf '%s' "$f" | sed "s/\\${{Status}}/install ok installed/g; s/\\${{Version}}/$v/g; s/\\${{Package}}/$p/g"); printf "$f\"""",
     # rpm -q --qf '%{{VERSION}}-%{{RELEASE}}\\n' NAME; "package NAME is not installed" on stdout and exit 1 otherwise.
-    # rpm -qp reads a real .rpm (the real rpm); rpm -U records each file's NAME VERSION-RELEASE.
-    "rpm": f"""{_BRINGS}
-case $1 in -qp) exec /usr/bin/rpm "$@" ;;
-  -U|-Uvh|-i|-ivh) shift; mkdir -p {STATE}; for f in "$@"; do
-    nv=$(/usr/bin/rpm -qp --qf '%{{NAME}} %{{VERSION}}-%{{RELEASE}}' "$f" 2>/dev/null) || {{ echo "error: $f: not an rpm package (or package manifest)" >&2; exit 1; }}
-    echo "$nv" >>{_PKGS}; brings "${{nv%% *}}"; done; exit 0 ;; esac
+    # rpm -qp reads a real .rpm (the real rpm); the air-gap tests' installs are the real rpm's (tests/support/rpmrepo.py).
+    "rpm": f"""case $1 in -qp) exec /usr/bin/rpm "$@" ;; esac
 eval "p=\\${{$#}}"; v=$(awk -v p="$p" '$1 == p {{v = $2}} END {{print v}}' {_PKGS} 2>/dev/null)
 [ -n "$v" ] || {{ echo "package $p is not installed"; exit 1; }}
 echo "$v\"""",
@@ -607,14 +604,8 @@ mkdir -p /etc/pki/ca-trust/extracted/pem; cat /etc/pki/ca-trust/source/anchors/*
     "kubeadm": KUBEADM,
     "kubectl": KUBECTL,
     "crictl": CRICTL,
-    # dpkg -i records each real .deb's Package and Version (read with the real dpkg-deb, which fails
-    # on a file that is no .deb, as dpkg does); everything else is the real dpkg.
-    "dpkg": f"""{_BRINGS}
-case $1 in -i|--install) shift; mkdir -p {STATE}; rc=0
-for f in "$@"; do n=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) || {{ echo "dpkg: error processing archive $f (--install):" >&2; rc=1; continue; }}
-echo "$n $v" >>{_PKGS}; echo "Setting up $n ($v) ..."
-brings "$n"; done; exit $rc ;; esac
-exec /usr/bin/dpkg "$@\"""",
+    # dpkg: the real one (the air-gap tests' installs are the real apt's and dpkg's), its calls logged.
+    "dpkg": 'exec /usr/bin/dpkg "$@"',
     # ctr -n k8s.io images ls -q / import FILE: names from the OCI archive's index.json as containerd's
     # client/import.go (imageName) takes them: io.containerd.image.name, else org.opencontainers.image.ref.name;
     # an archive without oci-layout and index.json fails like the importer ("unrecognized image format").
@@ -644,28 +635,34 @@ printf '%s\\n' "-----BEGIN PGP PUBLIC KEY BLOCK-----" "stub key for $prev" "----
 DEFAULT_BEHAVIOUR.update(FIREWALL_BEHAVIOUR)
 
 
-def _key(suite: str = SUITE) -> str:
-    recipe = "\n".join([suite, MIRROR, "minbase", *PACKAGES, "1"])
+# The Debian packages a root of the RHEL family's bundle builder has besides PACKAGES: Debian's real dnf (dnf 4, as
+# RHEL 8 and 9 have it) with its download plugin, and what the builder reads the packages with (Machine(root_packages=DNF_ROOT)).
+DNF_ROOT = ("dnf", "dnf-plugins-core", "rpm2cpio", "cpio")
+
+
+def _key(suite: str = SUITE, extra: tuple[str, ...] = ()) -> str:
+    recipe = "\n".join([suite, MIRROR, "minbase", *PACKAGES, *extra, "1"])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
-def base(suite: str = SUITE) -> Path:
-    """The cached root file system of a Debian suite, built by debootstrap when missing, stale or broken."""
-    tree = CACHE / f"rootfs-{suite}-{_key(suite)}"
+def base(suite: str = SUITE, extra: tuple[str, ...] = ()) -> Path:
+    """The cached root file system of a Debian suite (with the EXTRA packages too), built by debootstrap when
+    missing, stale or broken."""
+    tree = CACHE / f"rootfs-{suite}-{_key(suite, extra)}"
     if _complete(tree):
         os.utime(tree / ".kubeinit-complete")  # in use: other recipes' builds keep it
         return tree
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:  # one build at a time, across test processes
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return tree if _complete(tree) else _build(tree, suite)
+        return tree if _complete(tree) else _build(tree, suite, extra)
 
 
 def _complete(tree: Path) -> bool:
     return (tree / ".kubeinit-complete").exists() and (tree / "bin/bash").exists()
 
 
-def _build(tree: Path, suite: str) -> Path:
+def _build(tree: Path, suite: str, extra: tuple[str, ...]) -> Path:
     # Broken builds, and other recipes' trees unused for a day (another checkout may still use a
     # younger one: branches with other recipes share this cache).
     for stale in [*CACHE.glob("rootfs-*"), *CACHE.glob(".building-*")]:
@@ -673,14 +670,14 @@ def _build(tree: Path, suite: str) -> Path:
         if stale.name.startswith(".building-") or not stamp.exists() or time.time() - stamp.stat().st_mtime > 86400:
             shutil.rmtree(stale, ignore_errors=True)
     building = CACHE / f".building-{os.getpid()}"
-    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(building), MIRROR]
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES + extra)}", suite, str(building), MIRROR]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(building, ignore_errors=True)
         raise RuntimeError(f"debootstrap failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     subprocess.run(["rm", "-rf", str(building / "var/cache/apt/archives"), str(building / "var/lib/apt/lists")], check=True)
     (building / "var/lib/apt/lists/partial").mkdir(parents=True)
-    (building / ".kubeinit-complete").write_text(_key(suite) + "\n")
+    (building / ".kubeinit-complete").write_text(_key(suite, extra) + "\n")
     building.rename(tree)
     return tree
 
@@ -691,13 +688,14 @@ class Machine:
     def __init__(self, directory: Path, behaviour: dict[str, str] | None = None,
                  os_release: str = "debian12", swaps: str | None = None, *, distro: str | None = None,
                  arch: str = "amd64", packages: dict[str, str] | None = None, cpus: int | None = None,
-                 memory_kb: int | None = None, route: bool = True, real: tuple[str, ...] = ()):
+                 memory_kb: int | None = None, route: bool = True, real: tuple[str, ...] = (),
+                 root_packages: tuple[str, ...] = ()):
         from tests.support.distros import ARCHES, distro_facts
 
         # The facts shape the host: os-release, cgroup version, uname, and what the repositories offer. Without
         # a distro, os_release names the facts the repositories follow (Debian 12's unless it names another).
         facts = distro_facts(distro or (os_release if os_release in ("ubuntu2404", "rocky9") else "debian12"))
-        self.lower = base(facts.get("suite", SUITE) if distro else SUITE)
+        self.lower = base(facts.get("suite", SUITE) if distro else SUITE, root_packages)
         self.upper, self.work, self.merged = directory / "upper", directory / "work", directory / "merged"
         for d in (self.upper, self.work, self.merged):
             d.mkdir(parents=True, exist_ok=True)
