@@ -96,10 +96,11 @@ def test_the_automatic_backup_comes_before_renew_certs_changes_anything(tmp_path
 
 
 # A run interrupted before its Nth host-changing command: run and file_write count their calls and stop
-# the script there with SIGKILL, as a lost host or a killed run would.
+# the script there with SIGKILL, as a lost host or a killed run would: the script's shell and, when the
+# step runs in a subshell, that subshell too (which would go on counting otherwise).
 INTERRUPT = """eval "_real_$(declare -f file_write)"
 _steps() { n=$(($(cat /tmp/steps 2>/dev/null || echo 0) + 1)); echo "$n" >/tmp/steps
-  if [ "$n" = "${STOP_AT:-0}" ]; then echo "interrupted at step $n: $*" >&2; kill -KILL $$; fi; }
+  if [ "$n" = "${STOP_AT:-0}" ]; then echo "interrupted at step $n: $*" >&2; kill -KILL $$ $BASHPID; fi; }
 run() { _steps "$@"; [ "$DRY_RUN" = 1 ] && { printf '+ %s\\n' "${*@Q}"; return 0; }; "$@"; }
 file_write() { _steps file_write "$@"; _real_file_write "$@"; }
 main "$@"
