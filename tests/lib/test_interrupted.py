@@ -1,10 +1,10 @@
-"""upgrade and renew-certs killed before each of their host-changing commands in turn, then run again.
+"""upgrade, renew-certs and remove-node killed before each of their host-changing commands in turn, then run again.
 
 Every ``run`` and ``file_write`` of a whole run is counted; each case starts again from the same control plane
 (its upper layer copied back), kills a run with SIGKILL just before command N, as a lost host or a killed
 ``sudo bash`` does (tests/lib/test_backup.py INTERRUPT), and runs the action again: the second run finishes,
-and leaves the host and the stubbed cluster as one uninterrupted run does. remove-node, backup and restore
-have theirs in tests/lib/test_nodes.py and test_backup.py. (A file of its own: the cases of one file run on
+and leaves the host and the stubbed cluster as one uninterrupted run does. backup and restore have theirs in
+tests/lib/test_backup.py. (A file of its own: the cases of one file run on
 one test process.)"""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from tests.lib.test_backup import INTERRUPT
 from tests.support import render_script, with_body
-from tests.support.cluster import JOIN, control_plane, join_flags
+from tests.support.cluster import JOIN, add_nodes, control_plane, join_flags
 from tests.support.rootfs import CLUSTER, STATE, Machine
 
 pytestmark = [pytest.mark.rootfs, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")]
@@ -42,6 +42,8 @@ def outcome(host) -> dict[str, object]:
         "parked": host.exists("/etc/kubeinit/parked-manifests"),
         "kubeconfig": host.read("/root/.kube/config") == host.read("/etc/kubernetes/admin.conf"),
         "kubelet restarted on its package": restarted(host.commands()),
+        "nodes": host.read(f"{CLUSTER}/nodes"),
+        "etcd members removed": host.read(f"{CLUSTER}/etcd-removed"),
     }
 
 
@@ -57,6 +59,12 @@ def _control_plane(tmp_path: Path, version: str):
     return host, render_script(kubernetes_version=version)
 
 
+def _three_control_planes(tmp_path: Path, version: str):
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "cp2 control-plane True v1.36.3", "cp3 control-plane True v1.36.3")
+    return host, render_script(kubernetes_version=version)
+
+
 def _node(tmp_path: Path, version: str):
     """A joined node (1.36.3) whose control plane already runs 1.37.2."""
     node = Machine(tmp_path / "node")
@@ -68,7 +76,8 @@ def _node(tmp_path: Path, version: str):
 
 @pytest.mark.parametrize(("host_of", "action", "version"), [
     (_control_plane, "upgrade", "1.37"), (_node, "upgrade", "1.37"), (_control_plane, "renew-certs", "1.36"),
-], ids=["control-plane-upgrade", "node-upgrade", "renew-certs"])
+    (_three_control_planes, "remove-node=cp3", "1.36"),
+], ids=["control-plane-upgrade", "node-upgrade", "renew-certs", "remove-node"])
 def test_a_run_killed_before_any_step_is_run_again_and_finishes(tmp_path: Path, host_of, action: str, version: str) -> None:
     host, script = host_of(tmp_path, version)
     cut, rerun = with_body(script, SHORT_WAIT + INTERRUPT), with_body(script, SHORT_WAIT + 'main "$@"')

@@ -72,6 +72,28 @@ def test_a_worker_is_drained_deleted_and_its_weave_range_reclaimed(tmp_path: Pat
 
 @pytest.mark.rootfs
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
+def test_a_range_weave_keeps_listing_is_named_with_the_one_rmpeer_to_run(tmp_path: Path) -> None:
+    """No remaining peer's reclaim daemon took worker1's range back (it missed the Node's deletion): the run warns with
+    the single rmpeer to run on one host, and never runs one itself (two would hand the range out twice)."""
+    host, _ = control_plane(tmp_path)
+    add_nodes(host, "worker1 worker True v1.36.3")
+    host.write(f"{CLUSTER}/weave-unreclaimed", "worker1\n")
+    # two asks, 2 s apart, instead of 15 (30 s)
+    script = with_body(render_script(kubernetes_version="1.36"), '_nodes_reclaim_tries=2\nmain "$@"')
+    start = len(host.calls())
+    result = host.run(script, "remove-node=worker1")
+    assert result.returncode == 0, result.stderr
+    commands = since(host, start)
+    assert sum(c.endswith("--local status ipam") for c in commands) == 2
+    assert not [c for c in commands if "rmpeer" in c]
+    pod = next(c.split()[4] for c in commands if c.endswith("--local status ipam"))
+    assert (f"Weave still lists worker1 in 'weave status ipam' ({pod}); if it stays, run once, on one host only: "
+            f"kubectl -n kube-system exec {pod} -c weave -- /home/weave/weave --local rmpeer worker1") in result.stderr
+    assert "worker1" not in host.read(f"{CLUSTER}/nodes")
+
+
+@pytest.mark.rootfs
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (unshare, chroot)")
 def test_a_control_plane_also_leaves_etcd(tmp_path: Path) -> None:
     host, _ = control_plane(tmp_path)
     add_nodes(host, "cp2 control-plane True v1.36.3", "cp3 control-plane True v1.36.3")
