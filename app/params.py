@@ -501,8 +501,10 @@ ACTIONS: tuple[Action, ...] = (
     Action("troubleshoot", "Check every weave-net pod (weave status and status connections, quoting Weave's log for "
            "sleeve or failed links; a restarting or crash-looping weave-npc with its last log lines), the NodeLocal "
            "DNSCache pods, and the pod network end to end: a short-lived test "
-           "pod on each node, pod to pod across every pair, pod to Service, DNS; and, on a control-plane host, when the "
-           "certificates expire (a warning within 30 days); explain the results. The test pods are removed afterwards."),
+           "pod on each node, pod to pod across every pair, pod to Service, DNS, NetworkPolicy enforced on each node; "
+           "and, on a control-plane host, when the "
+           "certificates expire (a warning within 30 days); explain the results. The test pods and policy are removed "
+           "afterwards."),
     Action("preflight", "Run the preflight checks only (OS, CPUs, memory, swap, cgroup v2, ports, and Weave's: "
            "iptables backend, firewall, kernel, modules, MTU, routes, peers) and exit. Changes nothing."),
     Action("reset", "Undo the install: kubeadm reset first, then Weave's traces, kube-proxy's and Weave's iptables "

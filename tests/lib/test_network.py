@@ -33,7 +33,10 @@ case "$*" in
     if grep -q '^  name: weave-net' "$stdin_file"; then cp "$stdin_file" $K/weave.yaml; fi
     if grep -q '^  name: node-local-dns' "$stdin_file"; then cp "$stdin_file" $K/nodelocaldns.yaml; fi
     if grep -q '^  name: kubelet-config' "$stdin_file"; then sed '1,/^  kubelet: |/d; s/^    //' "$stdin_file" >$K/kubelet-config; fi
+    # the connectivity check's NetworkPolicy (deny-all, or allowing the test pods): kept until its delete
+    if grep -q '^kind: NetworkPolicy' "$stdin_file"; then grep -q '^    - from:' "$stdin_file" && echo allow >$K/policy || echo deny >$K/policy; fi
     exit 0 ;;
+  *"delete pod,service,networkpolicy"*) rm -f $K/policy; exit 0 ;;
   *"get daemonset weave-net"*IPALLOC_RANGE*)
     # the jsonpath weave_live asks for, answered from the applied manifest: "IMAGE|RANGE|PASSWORD|MTU"
     [ -e $K/weave.yaml ] || exit 0
@@ -50,8 +53,19 @@ case "$*" in
     exit 0 ;;
   *"get service kubeinit-net-test"*) printf 10.96.0.77; exit 0 ;;
   *"exec kubeinit-net-"*"10.96.0.77:8080/hostname"*) printf kubeinit-net-0; exit 0 ;;
-  *"exec kubeinit-net-"*"/hostname"*)  # /hostname answers the pod's name
-    ip=${{*##*//}}; ip=${{ip%%:*}}; printf 'kubeinit-net-%s' $((${{ip##*.}} - 5)); exit 0 ;;
+  *"exec kubeinit-net-"*"/hostname"*)  # /hostname answers the pod's name, unless the pair is in $K/blocked or
+    # weave-npc on the pod's node drops it: under the deny-all policy unless that node is in $K/npc-off, under the
+    # allowing one if it is in $K/npc-drops (weave-npc's ingress chain on each node: rajch/weave npc/controller.go)
+    ip=${{*##*//}}; ip=${{ip%%:*}}; from=${{*#*exec }}; from=${{from%% *}}
+    node=$( {{ cat $K/nodes 2>/dev/null || echo node1; }} | sed -n "$((${{ip##*.}} - 4))p" | cut -d' ' -f1)
+    case $(cat $K/policy 2>/dev/null) in
+      deny) grep -qx "$node" $K/npc-off 2>/dev/null || drop=1 ;;
+      allow) ! grep -qx "$node" $K/npc-drops 2>/dev/null || drop=1 ;;
+    esac
+    ! grep -qx "$from $ip" $K/blocked 2>/dev/null || drop=1
+    m=$(printf '%s\n' "$@" | grep -A1 -x -- -m | tail -n1)
+    if [ -n "${{drop:-}}" ]; then echo "curl: (28) Connection timed out after ${{m}}001 milliseconds"; echo "command terminated with exit code 28" >&2; exit 28; fi
+    printf 'kubeinit-net-%s' $((${{ip##*.}} - 5)); exit 0 ;;
   *"exec kubeinit-net-"*"/echo?msg="*) printf "%s" "${{*##*msg=}}"; exit 0 ;;
   *"exec kubeinit-net-"*nslookup*169.254.20.10*) sed 's/10\\.96\\.0\\.10/169.254.20.10/' $K/nslookup; exit 0 ;;  # asked of the cache
   *"exec kubeinit-net-"*nslookup*) cat $K/nslookup; exit 0 ;;
@@ -347,11 +361,39 @@ def test_troubleshoot_runs_the_two_weave_commands_and_explains_them(machine, how
     created = [(o["kind"], o["metadata"]["name"]) for i, c in enumerate(machine.calls()) if c[:2] == ["kubectl", "apply"]
                for o in yaml.safe_load_all(machine.stubs.stdin(i)) if o]
     assert created == [("Pod", "kubeinit-net-0"), ("Pod", "kubeinit-net-1"), ("Pod", "kubeinit-net-2"),
-                       ("Service", "kubeinit-net-test")]
+                       ("Service", "kubeinit-net-test"), ("NetworkPolicy", "kubeinit-net-test"),
+                       ("NetworkPolicy", "kubeinit-net-test")]
     assert machine.commands()[-2:] == [
-        "kubectl -n default delete pod,service -l app=kubeinit-net-test --ignore-not-found --wait=false",
+        "kubectl -n default delete pod,service,networkpolicy -l app=kubeinit-net-test --ignore-not-found --wait=false",
         "kubectl -n default delete service kubeinit-net-test --ignore-not-found --wait=false"]
     assert not any(c[:2] == ["kubectl", "create"] for c in machine.calls())
+
+
+def test_a_three_node_report_names_the_broken_pair_the_unencrypted_connection_and_the_unenforced_policy(machine) -> None:
+    """troubleshoot on three nodes whose stubs break one thing of each kind: node1 -> node3 loses its packets, one
+    peer connects in clear although this peer has the password, and weave-npc on node2 enforces no policy."""
+    machine.write(f"{KUBE}/nodes", "node1 10.51.34.220 6.1.0-27-amd64\nnode2 10.51.34.221 6.1.0-27-amd64\n"
+                  "node3 10.51.34.223 6.1.0-27-amd64\n")
+    machine.write(f"{KUBE}/status", samples.ENCRYPTED_STATUS)
+    machine.write(f"{KUBE}/connections", samples.ENCRYPTED_FASTDP + samples.UNENCRYPTED_SLEEVE.splitlines(keepends=True)[0])
+    machine.write(f"{KUBE}/blocked", "kubeinit-net-0 10.32.0.7\n")
+    machine.write(f"{KUBE}/npc-off", "node2\n")
+    script = with_body(render_script("scripts/kubernetes-troubleshoot.sh.j2"), '_net_policy_tries=2\nmain "$@"')
+    result = machine.run(script)
+    assert result.returncode == 1
+    out = result.stdout
+    for a in ("node1", "node2", "node3"):  # every pair, both ways
+        for b in ("node1", "node2", "node3"):
+            if a != b and (a, b) != ("node1", "node3"):
+                assert f"  {a} -> {b}: ok\n" in out
+    assert "  node1 -> node3 (10.32.0.7): FAILED, no answer (curl: (28) Connection timed out after 5001 milliseconds)" in out
+    assert "  10.51.34.223:6783 (host1010051034223): sleeve, NOT encrypted\n" in out  # every connection listed
+    assert "Unencrypted connections: 1\n  10.51.34.223:6783 (host1010051034223)\n" in out
+    assert "  node2: NOT ENFORCED: its test pod still answered node3 behind a deny-all ingress policy" in out
+    assert "  node1: enforced (deny-all stopped node2, the allow policy let it through)\n" in out
+    assert "  node3: not tested: node1 -> node3 fails without a policy (above)\n" in out
+    assert not machine.exists(f"{KUBE}/policy")  # the policy went with the pods, after the failures too
+    assert "2 of 4 checks found problems" in out
 
 
 def test_troubleshoot_names_a_crash_looping_weave_npc_with_its_last_log_lines(machine) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.params import canonical_query, parse_pairs
 from tests.support import render_script
 from tests.support.rootfs import TOKEN_GENERATED
 
@@ -227,6 +228,9 @@ def test_join_prepares_the_host_the_same_way_and_runs_kubeadm_join(tmp_path: Pat
     assert "SystemdCgroup = true" in host.read("/etc/containerd/config.toml")
     assert "v1.36/deb/" in host.read("/etc/apt/sources.list.d/kubernetes.list")
     assert TOKEN not in result.stderr  # the token is never logged
+    # the one command that proves the pod network to and from the new host, on the control plane
+    assert ("on the control plane, run\n  curl -sSL 'http://kubeinit.test:8000/kubernetes-troubleshoot?"
+            f"{canonical_query(parse_pairs(QUERY.items()))}' | sudo bash\n") in result.stdout
     again = host.run(script, "api-server=10.0.0.1", f"token={TOKEN}", f"ca-cert-hash={HASH}")
     assert again.returncode == 0 and "not joining again" in again.stderr
     assert len([c for c in host.commands() if c.startswith("kubeadm join")]) == 1
