@@ -15,8 +15,8 @@ import yaml
 
 from app.params import KUBERNETES_MINORS, WEAVE_DEFAULT, WEAVE_VERSIONS
 from app.settings import get_settings
-from tests.support.network import (UPSTREAM, by_key, container, env_of, manifests, no_cluster, real_network_tools,
-                                   rooted, weave_npc_image)
+from tests.support.network import (UPSTREAM, WEAVE_ROUTER_NPC_RULES, by_key, container, env_of, fixture, manifests,
+                                   no_cluster, real_network_tools, rooted, weave_npc_image)
 from tests.support import render_script, run_bash
 
 # (query options, bash -s flags): each axis value at least once, by query and by flag alike.
@@ -259,6 +259,21 @@ def test_a_bad_flag_prints_no_manifest(tmp_path: Path) -> None:
     assert "weave-mtu: '100' is not a whole number from 576 to 9000" in result.stderr
 
 
+def _npc_on_router(backend: str, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """In a private network namespace, the router's rules in the host's BACKEND (WEAVE_ROUTER_NPC_RULES), then the
+    weave-npc container ARGV (in an image weave_npc_image modelled) with ENV; prints both backends' rulesets."""
+    inner = (f'ipt() {{ iptables-{backend} -w "$@"; }}\n{WEAVE_ROUTER_NPC_RULES}"$@"\n'
+             'echo "== legacy"; iptables-legacy-save; echo "== nft"; iptables-nft-save')
+    return subprocess.run(["unshare", "--net", "sh", "-ec", inner, "sh", *argv], capture_output=True, text=True,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}, timeout=60, check=False)
+
+
+def _rules(saved: str) -> list[str]:
+    """An iptables-save's lines without its timestamped comments and without empty tables."""
+    lines = [line for line in saved.splitlines() if not line.startswith("#")]
+    return lines if any(line.startswith(("-A", ":WEAVE")) for line in lines) else []
+
+
 @pytest.mark.skipif(not real_network_tools(), reason="needs root, unshare, iptables and nft")
 @pytest.mark.parametrize(("version_line", "backend", "other"), [
     ("iptables v1.8.9 (legacy)", "legacy", "nft"),
@@ -266,8 +281,9 @@ def test_a_bad_flag_prints_no_manifest(tmp_path: Path) -> None:
 ])
 def test_weave_npc_writes_its_chains_with_the_host_backend(tmp_path: Path, version_line, backend, other) -> None:
     # The weave-npc container as the DaemonSet starts it (command, args, env), in the fork's image modelled by
-    # weave_npc_image, with the real iptables in a private network namespace: on a legacy host its WEAVE-NPC
-    # chain must land in the legacy tables, where the router's FORWARD rules jump (rajch/weave#24, #20, #17).
+    # weave_npc_image, with the real iptables in a private network namespace, after the router's rules: on a
+    # legacy host its chains must land in the legacy tables, where the router's FORWARD rules jump (rajch/weave#24,
+    # #20, #17), and the host's ruleset is then the recorded one (fixtures/weave-npc.iptables-save), on either backend.
     stub = tmp_path / "host"
     stub.mkdir()
     (stub / "iptables").write_text(f"#!/bin/sh\necho '{version_line}'\n")
@@ -281,10 +297,19 @@ def test_weave_npc_writes_its_chains_with_the_host_backend(tmp_path: Path, versi
     assert npc_env["IPTABLES_BACKEND"] == backend
     root = weave_npc_image(tmp_path / "image")
     entrypoint = npc.get("command", ["/usr/bin/launch.sh"])  # without a command: the image's ENTRYPOINT
-    argv = [rooted(word, root) for word in entrypoint + npc["args"]]
-    inner = '"$@"; echo "legacy: $(iptables-legacy-save | grep -c "^:WEAVE-NPC")"; echo "nft: $(iptables-nft-save | grep -c "^:WEAVE-NPC")"'
-    proc = subprocess.run(["unshare", "--net", "sh", "-c", inner, "sh", *argv], capture_output=True, text=True,
-                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **npc_env}, timeout=60, check=False)
+    proc = _npc_on_router(backend, [rooted(word, root) for word in entrypoint + npc["args"]], npc_env)
     assert proc.returncode == 0, proc.stderr
     assert "weave-npc --log-level=info" in proc.stdout  # the args reach weave-npc
-    assert f"{backend}: 1" in proc.stdout and f"{other}: 0" in proc.stdout, proc.stdout
+    saved = dict(part.split("\n", 1) for part in proc.stdout.split("== ")[1:])
+    recorded = [line for line in fixture("weave-npc.iptables-save").splitlines() if not line.startswith("#")]
+    assert _rules(saved[backend]) == recorded
+    assert _rules(saved[other]) == []  # nothing of Weave's in the other backend
+    # The image's own entry point with the same env, as the DaemonSet ran it before: on a legacy host weave-npc
+    # wrote nft, and the router's FORWARD jump found an empty legacy WEAVE-NPC and fell through to its DROP.
+    if backend == "legacy":
+        fresh = weave_npc_image(tmp_path / "image-before")  # the run above relinked the first image's iptables
+        before = _npc_on_router(backend, [rooted(w, fresh) for w in ["/usr/bin/launch.sh", *npc["args"]]], npc_env)
+        assert before.returncode == 0, before.stderr
+        old = dict(part.split("\n", 1) for part in before.stdout.split("== ")[1:])
+        assert not [line for line in _rules(old["legacy"]) if line.startswith("-A WEAVE-NPC ")]
+        assert "-A WEAVE-NPC -m state --state RELATED,ESTABLISHED -j ACCEPT" in _rules(old["nft"])

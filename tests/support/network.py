@@ -75,11 +75,51 @@ def netns_call(script: str, *words: str, setup: str = "", env: dict[str, str] | 
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+# What weave-npc writes when it starts, before it watches the API server, with whichever `iptables` its image links
+# (rajch/weave v2.9.0 prog/weave-npc/main.go: resetIPTables flushes its chains, go-iptables' ClearChain creating
+# those missing; createBaseRules with the defaults --allow-mcast=true and --bridge-port-name=vethwe-bridge, and
+# net/iptables.go AddChainWithRules for WEAVE-NPC-EGRESS; npc/constants.go EgressMark 0x40000/0x40000).
+WEAVE_NPC_BASE_RULES = """\
+for c in WEAVE-NPC-INGRESS WEAVE-NPC-DEFAULT WEAVE-NPC WEAVE-NPC-EGRESS-ACCEPT WEAVE-NPC-EGRESS-CUSTOM WEAVE-NPC-EGRESS-DEFAULT; do
+  ipt -N $c 2>/dev/null || ipt -F $c
+done
+ipt -A WEAVE-NPC -m state --state RELATED,ESTABLISHED -j ACCEPT
+ipt -A WEAVE-NPC -d 224.0.0.0/4 -j ACCEPT
+ipt -A WEAVE-NPC -m physdev --physdev-is-bridged --physdev-out=vethwe-bridge -j ACCEPT
+ipt -A WEAVE-NPC -m state --state NEW -j WEAVE-NPC-DEFAULT
+ipt -A WEAVE-NPC -m state --state NEW -j WEAVE-NPC-INGRESS
+ipt -A WEAVE-NPC-EGRESS-ACCEPT -j MARK --set-xmark 0x40000/0x40000
+ipt -N WEAVE-NPC-EGRESS 2>/dev/null || ipt -F WEAVE-NPC-EGRESS
+ipt -A WEAVE-NPC-EGRESS -m state --state RELATED,ESTABLISHED -j ACCEPT
+ipt -A WEAVE-NPC-EGRESS -m physdev --physdev-is-bridged --physdev-in=vethwe-bridge -j RETURN
+ipt -A WEAVE-NPC-EGRESS -m addrtype --dst-type LOCAL -j RETURN
+ipt -A WEAVE-NPC-EGRESS -d 224.0.0.0/4 -j RETURN
+ipt -A WEAVE-NPC-EGRESS -m state --state NEW -j WEAVE-NPC-EGRESS-DEFAULT
+ipt -A WEAVE-NPC-EGRESS -m state --state NEW -m mark ! --mark 0x40000/0x40000 -j WEAVE-NPC-EGRESS-CUSTOM
+"""
+# What the router (the weave container, whose launch.sh links the iptables that IPTABLES_BACKEND names: rajch/weave
+# v2.9.0 prog/weave-kube/launch.sh setup_iptables_backend) writes to steer traffic through weave-npc (net/bridge.go,
+# the config.NPC branch: ensureChains WEAVE-NPC and WEAVE-NPC-EGRESS, INPUT from the bridge to WEAVE-NPC-EGRESS, and
+# at the top of FORWARD the egress and ingress jumps, NFLOG and DROP, then the bridge's own accepts).
+WEAVE_ROUTER_NPC_RULES = """\
+ipt -N WEAVE-NPC 2>/dev/null || true
+ipt -N WEAVE-NPC-EGRESS 2>/dev/null || true
+ipt -A INPUT -i weave -j WEAVE-NPC-EGRESS
+ipt -A FORWARD -i weave -m comment --comment "NOTE: this must go before '-j KUBE-FORWARD'" -j WEAVE-NPC-EGRESS
+ipt -A FORWARD -o weave -m comment --comment "NOTE: this must go before '-j KUBE-FORWARD'" -j WEAVE-NPC
+ipt -A FORWARD -o weave -m state --state NEW -j NFLOG --nflog-group 86
+ipt -A FORWARD -o weave -j DROP
+ipt -A FORWARD -i weave ! -o weave -j ACCEPT
+ipt -A FORWARD -o weave -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+"""
+
+
 def weave_npc_image(root: Path) -> Path:
     """The weave-npc image's iptables as rajch/weave v2.9.0 builds it (reweave/build/Dockerfile, the weave-npc
     stage: Alpine's iptables, whose links are nft since Alpine 3.19, plus iptables-legacy, left unlinked), with
     this machine's real xtables binaries under ROOT/sbin; the image's launch.sh (the recorded fixture) and a
-    weave-npc that creates its WEAVE-NPC chain with `iptables` and prints its arguments, under ROOT/usr/bin.
+    weave-npc that writes its base rules (WEAVE_NPC_BASE_RULES) with `iptables` and prints its arguments, under
+    ROOT/usr/bin.
     Paths in the image's scripts are rewritten under ROOT (rooted()). Returns ROOT."""
     import shutil
 
@@ -93,7 +133,8 @@ def weave_npc_image(root: Path) -> Path:
     for suffix in ("", "-save", "-restore"):
         (sbin / f"iptables{suffix}").symlink_to("xtables-nft-multi")
     (usr_bin / "launch.sh").write_text(rooted(fixture("weave-npc-launch.rajch-v2.9.0.sh"), root))
-    (usr_bin / "weave-npc").write_text(f'#!/bin/sh\n{sbin}/iptables -w -N WEAVE-NPC\necho "weave-npc $*"\n')
+    (usr_bin / "weave-npc").write_text(f"#!/bin/sh\nset -e\nipt() {{ {sbin}/iptables -w \"$@\"; }}\n{WEAVE_NPC_BASE_RULES}"
+                                       'echo "weave-npc $*"\n')
     for tool in ("launch.sh", "weave-npc"):
         (usr_bin / tool).chmod(0o755)
     return root
