@@ -15,25 +15,26 @@ from app.params import KUBERNETES_MINORS
 from tests.support import Stubs, render_script
 from tests.support.network import call
 
-# One pod a node, 10.32.0.5 onwards; agnhost netexec answers /hostname with the pod's name and
+# The test pods as applied (their nodeName), 10.32.0.5 onwards; agnhost netexec answers /hostname with the pod's name and
 # /echo?msg= with the message. A file "blocked" lists "FROM_POD TO_IP" pairs whose packets are lost
 # (curl: (28) after its -m, as curl says it), "mtu" those that lose only full-size ones.
 # NetworkPolicy as weave-npc enforces it: the policy kubectl applied (kind NetworkPolicy on stdin) is kept
 # until a delete of networkpolicy; weave-npc on the target pod's node drops what it does not allow (its
 # iptables WEAVE-NPC-INGRESS chain: rajch/weave npc/controller.go and npc/namespace.go), unless the node is
-# listed in "npc-off" (weave-npc not running there: the router's FORWARD rules skip an empty chain) or, for
-# the allowing policy, "npc-drops" (weave-npc keeps dropping).
+# listed in "npc-off" (bridged traffic skips iptables there: br_netfilter off) or, for the allowing policy,
+# "npc-drops" (weave-npc keeps dropping). "other-policies" names policies of the namespace's own.
 KUBECTL = r"""S=${STATE:?}
 case "$*" in
   *"apply -f -"*)
+    if grep -q '^kind: Pod' "$stdin_file"; then sed -n 's/^  nodeName: "\(.*\)"$/\1/p' "$stdin_file" >$S/pods; fi
     if grep -q '^kind: NetworkPolicy' "$stdin_file"; then
       if grep -q '^    - from:' "$stdin_file"; then echo allow >$S/policy; else echo deny >$S/policy; fi
       echo "networkpolicy.networking.k8s.io/kubeinit-net-test configured"
     fi ;;
   *"delete pod,service,networkpolicy"*) rm -f $S/policy ;;
   *"get nodes"*unschedulable*) cat $S/nodes ;;
-  *"get pods -l app=kubeinit-net-test"*)
-    awk '$2 != "true" {printf "kubeinit-net-%d %s 10.32.0.%d\n", n, $1, n + 5; n++}' $S/nodes ;;
+  *"get pods -l app=kubeinit-net-test"*) awk '{printf "kubeinit-net-%d %s 10.32.0.%d\n", NR - 1, $1, NR + 4}' $S/pods ;;
+  *"get networkpolicy"*) cat $S/other-policies 2>/dev/null; printf '%s' "$([ -e $S/policy ] && echo 'kubeinit-net-test ')" ;;
   *"get service kubeinit-net-test"*) printf 10.96.0.77 ;;
   *"get daemonset node-local-dns"*) ;;
   *"wait --for=condition=Ready"*) echo "pod/kubeinit-net-0 condition met" ;;
@@ -44,7 +45,7 @@ case "$*" in
     case "$*" in
       *nslookup*) printf 'Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n'; exit 0 ;;
     esac
-    target=$(awk -v n=$((${ip##*.} - 4)) '$2 != "true" && ++i == n {print $1}' $S/nodes)
+    target=$(sed -n "$((${ip##*.} - 4))p" $S/pods)
     if grep -qx "$pod $ip" $S/blocked 2>/dev/null; then dropped=1
     else case $(cat $S/policy 2>/dev/null):$url in
       deny:*/hostname) grep -qx "$target" $S/npc-off 2>/dev/null && dropped=0 || dropped=1 ;;
@@ -85,7 +86,7 @@ def test_every_pair_service_and_dns_pass_and_the_pods_are_removed(tmp_path: Path
     result, stubs = check(tmp_path, "node1 \nnode2 \nnode3 \n")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Nodes: 3, schedulable: 3, test pods running: 3" in out
+    assert "Nodes: 3, test pods: 3, running: 3" in out
     for a in ("node1", "node2", "node3"):
         for b in ("node1", "node2", "node3"):
             assert (f"  {a} -> {b}: ok\n" in out) == (a != b)
@@ -118,7 +119,8 @@ def test_a_blocked_pair_is_named_with_the_likely_causes(tmp_path: Path) -> None:
     assert "peers disagree on encryption" in out
     assert "MTU:" not in out
     # the policy cannot be proven over a broken pair: said so, not blamed on weave-npc
-    assert "  node2: not tested: node1 -> node2 fails without a policy (above)\n" in out
+    assert "  node2: not tested: node1 -> node2 gets no answer without a policy (above)\n" in out
+    assert "  - NetworkPolicy:" not in out  # not blamed on weave-npc
     assert "  node1: enforced (deny-all stopped node2, the allow policy let it through)\n" in out
     assert stubs.calls()[-2][:4] == ["kubectl", "-n", "default", "delete"]  # removed after a failure too
 
@@ -133,8 +135,9 @@ def test_full_size_packets_lost_point_at_the_mtu(tmp_path: Path) -> None:
 def test_cordoned_nodes_get_no_test_pod(tmp_path: Path) -> None:
     result, stubs = check(tmp_path, "node1 \nnode2 true\n")
     assert result.returncode == 0, result.stdout
-    assert "Nodes: 2, schedulable: 1, test pods running: 1" in result.stdout
-    assert "one node only: no pair to test" in result.stdout
+    assert "Nodes: 2, test pods: 2, running: 2" in result.stdout  # two on the one schedulable node
+    assert "  node2: cordoned, no test pod: not tested (uncordon it, then run this check again)\n" in result.stdout
+    assert result.stdout.count("  node1 -> node1: ok\n") == 2
 
 
 def test_dry_run_starts_nothing(tmp_path: Path) -> None:
@@ -154,11 +157,12 @@ def test_a_node_whose_weave_npc_does_not_enforce_a_deny_all_policy_is_named(tmp_
     result, stubs = check(tmp_path, "node1 \nnode2 \nnode3 \n", "", "", *SHORT, npc_off="node2\n")
     assert result.returncode == 1
     out = result.stdout
-    assert ("  node2: NOT ENFORCED: its test pod still answered node3 behind a deny-all ingress policy: weave-npc on "
-            "node2 does not apply NetworkPolicy") in out
+    assert ("  node2: NOT ENFORCED: its test pod still answered node3 behind a deny-all ingress policy: bridged "
+            "traffic skips iptables there (br_netfilter not loaded, or net.bridge.bridge-nf-call-iptables=0), or "
+            "weave-npc on node2 has not applied the policy") in out
     assert "  node1: enforced (deny-all stopped node2, the allow policy let it through)\n" in out
     assert "  node3: enforced" in out
-    assert "  - NetworkPolicy: weave-npc on the nodes named" in out
+    assert "  - NetworkPolicy: on the nodes named, bridged traffic skipping iptables" in out
     assert "  node1 -> node2: ok\n" in out  # without a policy, every pair answers
     assert not (tmp_path / "state/policy").exists()  # the policy is removed after a failure too
     assert stubs.calls()[-2][:5] == ["kubectl", "-n", "default", "delete", "pod,service,networkpolicy"]
@@ -172,11 +176,33 @@ def test_a_node_that_drops_what_the_allow_policy_allows_is_named(tmp_path: Path)
     assert "  node2: enforced (deny-all stopped node1, the allow policy let it through)\n" in result.stdout
 
 
-def test_one_test_pod_has_no_other_pod_to_test_the_policy_from(tmp_path: Path) -> None:
+def test_a_single_node_gets_two_test_pods_and_its_policy_is_proven_on_its_bridge(tmp_path: Path) -> None:
     result, stubs = check(tmp_path, "node1 \n")
     assert result.returncode == 0, result.stdout
-    assert "  one test pod only: no other pod to test from (run troubleshoot again after a host joins)\n" in result.stdout
-    assert not [i for i, c in enumerate(stubs.calls()) if c[:2] == ["kubectl", "apply"]][1:]  # no policy applied
+    out = result.stdout
+    assert "Nodes: 1, test pods: 2, running: 2" in out and out.count("  node1 -> node1: ok\n") == 2
+    assert out.count("  node1: enforced (deny-all stopped node1, the allow policy let it through)\n") == 2
+    assert out.endswith("and every node enforced NetworkPolicy.\n")
+
+
+def test_policies_of_the_namespaces_own_leave_the_policy_untested_and_unclaimed(tmp_path: Path) -> None:
+    # Policies add up: an allow-same-namespace policy in default would let the test traffic past the deny-all.
+    result, stubs = check(tmp_path, "node1 \nnode2 \n", other_policies="allow-same-namespace ")
+    assert result.returncode == 0, result.stdout
+    out = result.stdout
+    assert ("  not tested: namespace default has NetworkPolicies of its own (allow-same-namespace), which may allow "
+            "the test traffic\n") in out
+    assert "NOT ENFORCED" not in out
+    assert out.endswith("the Service and DNS answered (NetworkPolicy not tested: above).\n")
+    assert not [o for i, c in enumerate(stubs.calls()) if c[:2] == ["kubectl", "apply"]
+                for o in yaml.safe_load_all(stubs.stdin(i)) if o and o["kind"] == "NetworkPolicy"]
+
+
+def test_an_mtu_only_pair_still_tests_the_policy(tmp_path: Path) -> None:
+    # small requests pass where full-size answers do not: the policy test's small requests still prove it
+    result, _ = check(tmp_path, "node1 \nnode2 \n", mtu="kubeinit-net-1 10.32.0.5\n")
+    assert "  node1: enforced (deny-all stopped node2, the allow policy let it through)\n" in result.stdout
+    assert "  - NetworkPolicy:" not in result.stdout
 
 
 @pytest.mark.parametrize("minor", KUBERNETES_MINORS)
