@@ -1,7 +1,9 @@
 """The installer with the real apt-get, apt-mark, apt-cache, dpkg, curl and gpg of a Debian 12 root, against
 signed HTTPS stand-ins for pkgs.k8s.io and download.docker.com (tests/support/aptrepo.py): apt's own
-solver, version globs, holds and signature checks decide, not a stub's belief about them. The cluster's
-side (kubeadm, kubelet, kubectl, containerd's daemon, crictl) stays stubbed, as everywhere."""
+solver, version globs, holds and signature checks decide, not a stub's belief about them. The same for the
+RHEL family with Debian's real dnf 4 and rpm in a Rocky-shaped root against signed RPM stand-ins
+(tests/support/rpmrepo.py). The cluster's side (kubeadm, kubelet, kubectl, containerd's daemon, crictl) stays
+stubbed, as everywhere."""
 
 from __future__ import annotations
 
@@ -134,3 +136,60 @@ def test_a_re_issued_key_is_fetched_again_on_a_host_that_has_the_old_lists(tmp_p
     assert "fetching its key again" in again.stderr
     assert f"fpr:::::::::{repos.fingerprint()}:" in shell(host, f"gpg --show-keys --with-colons {KEYRING}")
     assert installed(host)["kubectl"] == "1.37.2-1.1"
+
+
+def rocky_host(tmp_path: Path):
+    """A Rocky Linux 9 host (its shell and release installed) whose real dnf, rpm, curl and gpg reach the RPM
+    stand-ins of pkgs.k8s.io, Docker's and Rocky's repositories."""
+    from tests.support.rootfs import DNF_ROOT
+    from tests.support.rpmrepo import REAL_DNF, RpmRepositories
+
+    repos = RpmRepositories(tmp_path / "repos")
+    host = Machine(tmp_path / "host", os_release="rocky9", root_packages=DNF_ROOT, real=REAL_DNF)
+    repos.attach(host)
+    repos.install(host, "bash", "rocky-release")
+    return host, repos
+
+
+def rpm_installed(host: Machine, *names: str) -> dict[str, str]:
+    """{name: VERSION-RELEASE} of NAMES as the host's real rpm database has them (absent: not installed)."""
+    result = host.run("rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}\\n'", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    found = dict(line.split() for line in result.stdout.splitlines())
+    return {name: found[name] for name in names if name in found}
+
+
+def test_the_rhel_family_gets_the_exact_patch_and_the_pinned_containerd_from_dnf_held_by_the_exclude_line(tmp_path: Path) -> None:
+    host, repos = rocky_host(tmp_path)
+    result = host.run(render_script(kubernetes_version="1.37.2"))
+    assert result.returncode == 0, result.stderr
+    # dnf chose 1.37.2 over the newer 1.37.3 of the same repository, past the exclude line, with cri-tools and
+    # kubelet's kubernetes-cni; Docker's containerd.io at the pinned 2.2.6 (not 2.3.0) with its dependencies from
+    # Rocky's own repositories
+    assert rpm_installed(host, "kubeadm", "kubelet", "kubectl", "cri-tools", "kubernetes-cni", "containerd.io",
+                         "container-selinux", "libseccomp") == {
+        "kubeadm": "1.37.2-150500.1.1", "kubelet": "1.37.2-150500.1.1", "kubectl": "1.37.2-150500.1.1",
+        "cri-tools": "1.37.0-150500.1.1", "kubernetes-cni": "1.7.1-150500.1.1", "containerd.io": "2.2.6-3.1.el9",
+        "container-selinux": "2.229.0-1.el9", "libseccomp": "2.5.2-2.el9"}
+    assert shell(host, "command -v crictl") == "/usr/bin/crictl\n"
+    # the exclude line holds them: dnf itself offers no upgrade of the kube packages, though 1.37.3 is there
+    upgrades = host.run("dnf -q --cacheonly list --upgrades", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert not re.search(r"^(kubeadm|kubelet|kubectl)\.", upgrades.stdout, re.M), upgrades.stdout
+    unheld = host.run("dnf -q --cacheonly --disableexcludes=kubernetes list --upgrades", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert re.search(r"^kubeadm\.\S+\s+1\.37\.3-150500\.1\.1\s", unheld.stdout, re.M), unheld.stdout
+    assert "Error" not in upgrades.stderr and "Traceback" not in result.stderr
+    assert any(r.startswith("pkgs.k8s.io /core:/stable:/v1.37/rpm/repodata/repomd.xml ") for r in repos.requests())
+    # a re-run downloads no package again
+    fetched = len(repos.requests())
+    again = host.run(render_script(kubernetes_version="1.37.2"))
+    assert again.returncode == 0, again.stderr
+    assert not [r for r in repos.requests()[fetched:] if r.split()[1].endswith(".rpm")]
+
+
+def test_a_patch_the_rhel_familys_repository_lacks_stops_naming_what_it_offers_before_any_kube_package(tmp_path: Path) -> None:
+    host, _ = rocky_host(tmp_path)
+    result = host.run(render_script(kubernetes_version="1.37.9"))
+    assert result.returncode != 0
+    assert ("pkgs.k8s.io has no kubernetes 1.37.9: it offers 1.37.2, 1.37.3; ask for one of them, or for "
+            "kubernetes-version=1.37 (its newest)") in result.stderr
+    assert rpm_installed(host, "kubeadm", "kubelet", "kubectl") == {}

@@ -151,6 +151,9 @@ class RpmRepositories(Repositories):
             f"[{name.lower()}]\nname=Rocky Linux {EL} - {name}\nbaseurl={base}/{name}/$basearch/os/\ngpgcheck=1\n"
             f"enabled=1\ncountme=1\ngpgkey=file://{ROCKY_KEY}\n\n" for name in self.rpm_rocky))
         machine.write(ROCKY_KEY, self.public_key().decode())
+        # Debian's dnf-plugins-core enables its 'local' plugin, which RHEL ships apart (python3-dnf-plugin-local) and
+        # off: it would run createrepo_c after every transaction.
+        machine.write("/etc/dnf/plugins/local.conf", "[main]\nenabled=0\n")
 
     def install(self, machine: Machine, *names: str) -> None:
         """NAMES installed on MACHINE before the test, by its real rpm (as the host's own packages: the signing
