@@ -132,6 +132,49 @@ def test_containerd_1_7_runs_kubernetes_1_35_with_a_warning(tmp_path: Path) -> N
     assert tables[""]["disabled_plugins"] == "[]"  # the CRI plugin runs
 
 
+def _dump(binary: Path, text: str, tmp_path: Path) -> dict[str, dict[str, str]]:
+    """TEXT as the real containerd BINARY reads it: 'config dump' of it as the file given with --config."""
+    written = tmp_path / "read-back.toml"
+    written.write_text(text)
+    dump = subprocess.run([str(binary), "--config", str(written), "config", "dump"], capture_output=True, text=True,
+                          check=False)
+    assert dump.returncode == 0, dump.stderr
+    return toml_tables(dump.stdout)
+
+
+@pytest.mark.parametrize(("suite", "package", "kubernetes", "start"), [
+    ("trixie", "1.7.27-1", "1.35", None),  # the 1.7 layout from 1.7's own default
+    ("sid", "2.2.6-1~debian.12~bookworm", "1.36", None),  # the version 3 layout from 2.x's default
+    ("sid", "2.2.6-1~debian.12~bookworm", "1.36", "containerd-2.1-config-default.toml"),  # a host's real 2.1 file
+], ids=["1.7", "2.x", "2.x-host-file"])
+def test_the_written_config_is_read_back_by_a_real_containerd_of_its_layout(tmp_path: Path, suite, package,
+                                                                            kubernetes, start) -> None:
+    """Debian 13's containerd 1.7 and Debian unstable's 2.x (tests/support/debian_binaries.py) parse what the
+    installer wrote, with kubeinit's keys where they look: the runc cgroup driver, the pause image, the registry
+    hosts directory (a real 2.1 default's config_path '' filled in too), and the CRI plugin enabled."""
+    from tests.support.debian_binaries import debian_binary
+    from tests.support.rootfs import fixture
+
+    binary, _ = debian_binary(suite, "containerd", "usr/bin/containerd")
+    host = machine(tmp_path, packages={"containerd.io": package})
+    if start:
+        host.write(CONFIG, fixture(start))
+    result = host.run(render_script(**{**QUERY, "kubernetes_version": kubernetes}))
+    assert result.returncode == 0, result.stderr
+    tables = _dump(binary, host.read(CONFIG), tmp_path)
+    if package.startswith("1."):
+        cri = 'plugins."io.containerd.grpc.v1.cri"'
+        assert tables[f"{cri}.containerd.runtimes.runc.options"]["SystemdCgroup"] == "true"
+        assert tables[cri]["sandbox_image"] == '"registry.k8s.io/pause:3.10.1"'
+        assert tables[f"{cri}.registry"]["config_path"] == '"/etc/containerd/certs.d"'
+    else:
+        images, runtime = "plugins.'io.containerd.cri.v1.images'", "plugins.'io.containerd.cri.v1.runtime'"
+        assert tables[f"{runtime}.containerd.runtimes.runc.options"]["SystemdCgroup"] == "true"
+        assert tables[f"{images}.pinned_images"]["sandbox"] == "'registry.k8s.io/pause:3.10.1'"
+        assert tables[f"{images}.registry"]["config_path"] == "'/etc/containerd/certs.d'"
+    assert "cri" not in tables[""].get("disabled_plugins", "[]")  # the CRI plugin runs
+
+
 def test_the_distributions_containerd_1_6_is_refused_with_the_remedy(tmp_path: Path) -> None:
     host = machine(tmp_path, packages={"containerd": "1.6.20~ds1-1+b1"})
     result = host.run(render_script(**QUERY))

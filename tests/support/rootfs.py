@@ -97,10 +97,12 @@ OS_RELEASES = {
     "alpine": 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n',
 }
 
-# `containerd config default` for both layouts: 1.x's (1.6, 1.7: an empty registry config_path) as Debian 12's real
-# containerd 1.6 prints it (CONTAINERD_1_CONFIG, a recorded fixture), and 2.x's (2.0 to 2.2: config_path
-# '/etc/containerd/certs.d:/etc/docker/certs.d', the CRI image service's default Registry.ConfigPath in
-# internal/cri/config, DefaultImageConfig), abridged to the parts the installer touches.
+# `containerd config default` for both layouts: 1.x's (an empty registry config_path) as the real binaries print it,
+# Debian 12's 1.6 and Debian 13's 1.7 (CONTAINERD_1_CONFIG, CONTAINERD_1_7_CONFIG, recorded fixtures), and 2.x's (2.0
+# to 2.2 of Docker's containerd.io: config_path '/etc/containerd/certs.d:/etc/docker/certs.d', the CRI image service's
+# default Registry.ConfigPath in internal/cri/config DefaultImageConfig until containerd commit 1d77b68f0, which moved
+# it into the plugin's start: Debian unstable's 2.1.9 prints '', fixtures/containerd-2.1-config-default.toml), abridged
+# to the parts the installer touches.
 CONTAINERD_2_CONFIG = """\
 version = 3
 root = '/var/lib/containerd'
@@ -201,6 +203,7 @@ def fixture(name: str) -> str:
 
 
 CONTAINERD_1_CONFIG = fixture("containerd-1.6-config-default.toml")
+CONTAINERD_1_7_CONFIG = fixture("containerd-1.7-config-default.toml")
 
 
 # The stubbed cluster, as the control plane's kubeadm and kubectl see it (inside the root):
@@ -566,6 +569,8 @@ case $1 in
     *) echo "containerd github.com/containerd/containerd ${{v%-*}} $v" ;; esac ;;
   config) case $up in 2.*) cat <<'EOF'
 {CONTAINERD_2_CONFIG}EOF
+  ;; 1.7.*) cat <<'EOF'
+{CONTAINERD_1_7_CONFIG}EOF
   ;; *) cat <<'EOF'
 {CONTAINERD_1_CONFIG}EOF
   ;; esac ;;
