@@ -172,13 +172,19 @@ def builder(directory: Path, query: dict[str, str] | None = None, repository: st
                          files={"kubeadm": {"/usr/bin/kubeadm": kubeadm_binary()}})
     host = Machine(directory / "builder", real=REAL_PACKAGING, behaviour={"skopeo": SKOPEO})
     repos.attach(host, mirror=True)
+    _registry_and_service(host, repos, query or {}, repository)
+    return host
+
+
+def _registry_and_service(host, repos, query: dict[str, str], repository: str = "") -> None:
+    """The builder HOST's stubbed registry, holding the test images for QUERY (REPOSITORY: under that mirror), and
+    its kubeinit service, answered by REPOS' server with the scripts rendered for QUERY."""
     registry = host.path(REGISTRY)
     registry.mkdir(parents=True)
-    for ref in bundle_images(query or {}, repository):
+    for ref in bundle_images(query, repository):
         make_oci_archive(registry / (sanitize(ref) + ".tar"), ref)
-    for url, body in served_scripts(query or {}).items():
+    for url, body in served_scripts(query).items():
         repos.site(urllib.parse.urlsplit(BASE_URL).hostname, "/" + url, body)
-    return host
 
 def bundle_images(query: dict[str, str], repository: str = "") -> list[str]:
     """The images a bundle for these options holds (default settings of the service; REPOSITORY: another
@@ -228,10 +234,5 @@ def rhel_builder(directory: Path, has: tuple[str, ...] = RHEL_BUILDER_HAS, unsig
                    behaviour={"skopeo": SKOPEO})
     repos.attach(host)
     repos.install(host, *has)
-    registry = host.path(REGISTRY)
-    registry.mkdir(parents=True)
-    for ref in bundle_images({}):
-        make_oci_archive(registry / (sanitize(ref) + ".tar"), ref)
-    for url, body in served_scripts({}).items():
-        repos.site(urllib.parse.urlsplit(BASE_URL).hostname, "/" + url, body)
+    _registry_and_service(host, repos, {})
     return host, repos
